@@ -1,0 +1,2 @@
+"""Caption datasets and transforms."""
+from . import transforms  # noqa: F401

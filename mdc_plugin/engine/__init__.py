@@ -1,0 +1,2 @@
+"""Engine extensions: hooks."""
+from . import hooks  # noqa: F401

@@ -1,0 +1,2 @@
+"""Evaluation: CaptionMetric and its scorers."""
+from . import metrics, scorers  # noqa: F401

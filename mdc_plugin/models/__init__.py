@@ -1,0 +1,3 @@
+"""Models: tokenizers, decoder layers, heads, necks and captioners."""
+from . import tokenizers  # noqa: F401
+from . import layers, heads, necks, captioners  # noqa: F401

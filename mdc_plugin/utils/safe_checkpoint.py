@@ -1,0 +1,1 @@
+"""Safe checkpoint loading (filled in by the foundation work)."""
