@@ -1,0 +1,4 @@
+"""Hooks: linear probe of frozen features."""
+from .linear_probe_hook import LinearProbeHook
+
+__all__ = ['LinearProbeHook']

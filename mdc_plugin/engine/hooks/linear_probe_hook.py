@@ -1,0 +1,177 @@
+"""Linear probe of frozen backbone features, run after validation.
+
+After each validation epoch the hook extracts backbone features of a labelled
+train split and a labelled val split, fits a multinomial logistic regression
+(L-BFGS, weight decay picked on a held-out fifth of the train features) and
+adds the val accuracy to the validation metrics, so one training command
+shows whether the features learned something.
+"""
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.dataset import pseudo_collate
+from mmengine.dist import broadcast_object_list, is_main_process
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.utils import ProgressBar
+from mmpretrain.registry import DATASETS, HOOKS
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from ...models.captioners.utils import image_tokens_from_backbone
+
+POOLINGS = ('cls', 'mean', 'cls+mean')
+
+
+def pool_tokens(tokens: Tensor, pooling: str) -> Tensor:
+    """(B, 1+N, C) tokens -> (B, C) or (B, 2C) features."""
+    if pooling == 'cls':
+        return tokens[:, 0]
+    if pooling == 'mean':
+        return tokens.mean(1)
+    return torch.cat([tokens[:, 0], tokens.mean(1)], dim=1)
+
+
+def fit_linear_probe(train_x: Tensor, train_y: Tensor, num_classes: int,
+                     weight_decay: float, max_iter: int = 200) -> Tensor:
+    """Multinomial logistic regression by L-BFGS.
+
+    Args:
+        train_x: (N, D) standardised features; train_y: (N,) labels.
+    Returns:
+        (D + 1, K) weights (last row is the bias).
+    """
+    x = torch.cat([train_x, torch.ones(len(train_x), 1)], dim=1)
+    w = torch.zeros(x.shape[1], num_classes, requires_grad=True)
+    opt = torch.optim.LBFGS([w], lr=1, max_iter=max_iter,
+                            line_search_fn='strong_wolfe')
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(x @ w, train_y) + \
+            weight_decay * w[:-1].pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach()
+
+
+def probe_accuracy(train: Tuple[Tensor, Tensor], val: Tuple[Tensor, Tensor],
+                   num_classes: int,
+                   weight_decays=(1e-5, 1e-4, 1e-3, 1e-2)) -> Dict[str, float]:
+    """Fit on ``train`` (features (N, D), labels (N,)), pick the weight
+    decay on a held-out fifth of it, refit, and score on ``val``."""
+    mean, std = train[0].mean(0), train[0].std(0) + 1e-6
+    tx, vx = (train[0] - mean) / std, (val[0] - mean) / std
+    ty, vy = train[1], val[1]
+    n_hold = max(1, len(tx) // 5)
+    perm = torch.randperm(len(tx), generator=torch.Generator().manual_seed(0))
+    hold, fit = perm[:n_hold], perm[n_hold:]
+
+    def accuracy(w: Tensor, x: Tensor, y: Tensor) -> float:
+        logits = torch.cat([x, torch.ones(len(x), 1)], 1) @ w
+        return (logits.argmax(1) == y).float().mean().item()
+
+    scores = {
+        wd: accuracy(fit_linear_probe(tx[fit], ty[fit], num_classes, wd),
+                     tx[hold], ty[hold])
+        for wd in weight_decays
+    }
+    best_wd = max(scores, key=scores.get)
+    w = fit_linear_probe(tx, ty, num_classes, best_wd)
+    return dict(accuracy=100 * accuracy(w, vx, vy),
+                train_accuracy=100 * accuracy(w, tx, ty),
+                weight_decay=best_wd)
+
+
+@HOOKS.register_module()
+class LinearProbeHook(Hook):
+    """Add ``probe/accuracy`` (linear probe on frozen features) to the
+    validation metrics.
+
+    Args:
+        train_dataset / val_dataset: dataset configs with ``gt_label`` and an
+            evaluation pipeline (no augmentation).
+        pooling: 'cls', 'mean' (all tokens) or 'cls+mean'.
+        interval: probe every ``interval`` validation epochs.
+        batch_size / num_workers: feature extraction loader settings.
+        prefix: metric key prefix.
+
+    Runs on rank 0 and broadcasts the numbers, so distributed runs log one
+    result.
+    """
+
+    priority = 'ABOVE_NORMAL'  # before LoggerHook, so the result is logged
+
+    def __init__(self, train_dataset: dict, val_dataset: dict,
+                 pooling: str = 'mean', interval: int = 1,
+                 batch_size: int = 128, num_workers: int = 0,
+                 prefix: str = 'probe') -> None:
+        if pooling not in POOLINGS:
+            raise ValueError(f'pooling={pooling!r} not one of {POOLINGS}')
+        self.dataset_cfgs = dict(train=train_dataset, val=val_dataset)
+        self.pooling = pooling
+        self.interval = interval
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.prefix = prefix
+        self._datasets = {}
+        self._calls = 0
+
+    def _dataset(self, split: str):
+        if split not in self._datasets:
+            self._datasets[split] = DATASETS.build(self.dataset_cfgs[split])
+        return self._datasets[split]
+
+    @torch.no_grad()
+    def extract(self, model, split: str) -> Tuple[Tensor, Tensor]:
+        """Frozen features (N, D) and labels (N,) of one split."""
+        dataset = self._dataset(split)
+        loader = DataLoader(dataset, batch_size=self.batch_size,
+                            num_workers=self.num_workers,
+                            collate_fn=pseudo_collate)
+        feats, labels = [], []
+        progress = ProgressBar(len(dataset))
+        for batch in loader:
+            data = model.data_preprocessor(batch, False)
+            tokens = image_tokens_from_backbone(
+                model.backbone(data['inputs']),
+                type(model.backbone).__name__)
+            feats.append(pool_tokens(tokens, self.pooling).float().cpu())
+            labels.append(torch.stack(
+                [s.gt_label.reshape(-1)[0] for s in data['data_samples']]))
+            for _ in range(len(tokens)):
+                progress.update()
+        print()
+        return torch.cat(feats), torch.cat(labels).long().cpu()
+
+    def probe(self, model) -> Dict[str, float]:
+        """Extract both splits and fit; returns prefixed metrics."""
+        was_training = model.training
+        model.eval()
+        try:
+            train, val = self.extract(model, 'train'), self.extract(
+                model, 'val')
+        finally:
+            model.train(was_training)
+        num_classes = len(self._dataset('train').metainfo['classes'])
+        result = probe_accuracy(train, val, num_classes)
+        return {f'{self.prefix}/{k}': v for k, v in result.items()}
+
+    def after_val_epoch(self, runner,
+                        metrics: Optional[Dict[str, float]] = None) -> None:
+        self._calls += 1
+        if (self._calls - 1) % self.interval:
+            return
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        result = [self.probe(model) if is_main_process() else None]
+        broadcast_object_list(result)
+        runner.logger.info('linear probe: ' + ', '.join(
+            f'{k}={v:.4g}' for k, v in result[0].items()))
+        if metrics is not None:
+            metrics.update(result[0])
+        for key, value in result[0].items():
+            runner.message_hub.update_scalar(f'val/{key}', value)

@@ -1,0 +1,145 @@
+"""CLIP-style contrastive baseline, also the plugin's offline image-text
+scorer (CLIPScore-style) for the embedded data."""
+import math
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from torch import Tensor, nn
+
+from ..layers import CaptionTransformer
+from ..tokenizers import build_caption_tokenizer
+from .utils import image_tokens_from_backbone
+
+
+@MODELS.register_module()
+class ContrastiveImageText(BaseModel):
+    """Image tower (an MMPretrain backbone) + text transformer trained with
+    the symmetric InfoNCE loss.
+
+    Args:
+        backbone: backbone returning tokens (B, 1+N, C); the class token
+            (index 0) is the image embedding (``pool='cls'``) or the mean of
+            all tokens (``pool='mean'``).
+        tokenizer / max_length: as for the caption heads.
+        image_dims: width C of the backbone tokens.
+        embed_dims: joint embedding width.
+        text_dims / text_layers / text_heads: the text transformer.
+        pool: 'cls' or 'mean' image pooling.
+
+    ``encode_image`` / ``encode_text`` return L2-normalised (B, D) features
+    (the interface CaptionMetric's ``PluginModelScorer`` uses). ``predict``
+    fills ``pred_caption`` with the best-matching reference among the
+    batch's captions (retrieval as captioning), so the same evaluator runs.
+    """
+
+    def __init__(self, backbone: dict, tokenizer: dict, max_length: int,
+                 image_dims: int, embed_dims: int = 256,
+                 text_dims: int = 256, text_layers: int = 4,
+                 text_heads: int = 4, pool: str = 'cls',
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='ClsDataPreprocessor')
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        if pool not in ('cls', 'mean'):
+            raise ValueError(f"pool={pool!r} must be 'cls' or 'mean'")
+        self.backbone = MODELS.build(backbone)
+        self.tokenizer = build_caption_tokenizer(tokenizer)
+        self.max_length = max_length
+        self.pool = pool
+        self.text = CaptionTransformer(self.tokenizer.vocab_size, max_length,
+                                       text_dims, text_layers, text_heads)
+        self.image_proj = nn.Linear(image_dims, embed_dims, bias=False)
+        self.text_proj = nn.Linear(text_dims, embed_dims, bias=False)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+
+    # -------------------------------------------------------------- features
+    def encode_image(self, inputs: Tensor) -> Tensor:
+        """Preprocessed images (B, 3, H, W) -> unit vectors (B, D)."""
+        tokens = image_tokens_from_backbone(self.backbone(inputs),
+                                            type(self.backbone).__name__)
+        pooled = tokens[:, 0] if self.pool == 'cls' else tokens.mean(1)
+        return F.normalize(self.image_proj(pooled), dim=-1)
+
+    def encode_ids(self, ids: Tensor) -> Tensor:
+        """Tokenized captions (B, L) -> unit vectors (B, D), pooled at the
+        first eos with padding masked out of attention."""
+        tok = self.tokenizer
+        keep = ids != tok.pad_id
+        hidden, _ = self.text(ids, self_mask=keep[:, None, None, :])
+        is_eos = ids == tok.eos_id
+        eos_pos = torch.where(is_eos.any(1), is_eos.float().argmax(1),
+                              keep.sum(1) - 1)
+        pooled = hidden[torch.arange(ids.shape[0]), eos_pos]
+        return F.normalize(self.text_proj(pooled), dim=-1)
+
+    def tokenize(self, texts: Sequence[str]) -> Tensor:
+        """Captions -> (N, L) ids laid out [bos, words, eos, pad...]."""
+        tok = self.tokenizer
+        rows = np.full((len(texts), self.max_length), tok.pad_id, np.int64)
+        for i, text in enumerate(texts):
+            words = tok.encode(text)[:self.max_length - 2]
+            rows[i, :len(words) + 2] = [tok.bos_id, *words, tok.eos_id]
+        return torch.from_numpy(rows).to(self.logit_scale.device)
+
+    def encode_text(self, texts: Sequence[str]) -> Tensor:
+        """Captions -> unit vectors (N, D)."""
+        return self.encode_ids(self.tokenize(texts))
+
+    # ---------------------------------------------------------------- modes
+    def forward(self, inputs: Tensor,
+                data_samples: Optional[List[DataSample]] = None,
+                mode: str = 'tensor'):
+        """``'loss'``: InfoNCE; ``'predict'``: retrieval captions;
+        ``'tensor'``: image features (B, D)."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.encode_image(inputs)
+        raise RuntimeError(f'Invalid mode "{mode}".')
+
+    def loss(self, inputs: Tensor, data_samples: List[DataSample]) -> dict:
+        """Symmetric InfoNCE over the batch (negatives are the other pairs
+        on this rank)."""
+        ids = torch.stack([
+            torch.as_tensor(np.asarray(s.caption_ids), dtype=torch.long)
+            for s in data_samples
+        ]).to(inputs.device)
+        img = self.encode_image(inputs)
+        txt = self.encode_ids(ids)
+        scale = self.logit_scale.clamp(max=math.log(100)).exp()
+        logits = scale * img @ txt.t()
+        labels = torch.arange(len(img), device=img.device)
+        loss = (F.cross_entropy(logits, labels) +
+                F.cross_entropy(logits.t(), labels)) / 2
+        acc = (logits.argmax(1) == labels).float().mean()
+        return dict(loss=loss, i2t_acc=acc)
+
+    @torch.no_grad()
+    def predict(self, inputs: Tensor,
+                data_samples: Optional[List[DataSample]] = None
+                ) -> List[DataSample]:
+        """Pick each image's best caption among all captions in the batch."""
+        if not data_samples or 'gt_caption' not in data_samples[0]:
+            raise ValueError('ContrastiveImageText.predict needs data samples '
+                             'with gt_caption to retrieve from')
+        pool = []
+        for sample in data_samples:
+            refs = sample.gt_caption
+            pool.extend([refs] if isinstance(refs, str) else refs)
+        sims = self.encode_image(inputs) @ self.encode_text(pool).t()
+        best = sims.argmax(1)
+        for sample, idx, row in zip(data_samples, best.tolist(), sims):
+            sample.pred_caption = pool[idx]
+            sample.image_text_score = float(row[idx])
+        return data_samples

@@ -1,0 +1,77 @@
+"""Image -> backbone -> (neck) -> caption head, as an MMEngine BaseModel."""
+from typing import List, Optional
+
+import torch
+from mmengine.model import BaseModel
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from torch import Tensor
+
+from .utils import image_tokens_from_backbone
+
+
+@MODELS.register_module()
+class ImageCaptioner(BaseModel):
+    """Captioner shared by MDC, Cap/CapPa and the discrete-diffusion heads.
+
+    Args:
+        backbone: an MMPretrain backbone that returns a token sequence
+            (e.g. ``VisionTransformer`` with ``out_type='raw'``: (B, 1+N, C)).
+        head: a caption head with ``loss(tokens, data_samples)`` and
+            ``predict(tokens)``.
+        neck: optional module mapping image tokens (B, N, C) -> (B, N', C').
+        data_preprocessor: defaults to MMPretrain's ``ClsDataPreprocessor``.
+        predict_cfg: keyword overrides passed to ``head.predict`` at
+            validation/test time (e.g. ``dict(steps=4)``).
+
+    ``predict`` fills ``DataSample.pred_caption`` as MMPretrain's BLIP
+    captioner does, so its ``COCOCaption`` metric and visualizer work too.
+    """
+
+    def __init__(self, backbone: dict, head: dict,
+                 neck: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 predict_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='ClsDataPreprocessor')
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck) if neck is not None else None
+        self.head = MODELS.build(head)
+        self.predict_cfg = dict(predict_cfg or {})
+
+    def extract_feat(self, inputs: Tensor) -> Tensor:
+        """Images (B, 3, H, W) -> image tokens (B, N, C) for the head."""
+        tokens = image_tokens_from_backbone(self.backbone(inputs),
+                                            type(self.backbone).__name__)
+        return self.neck(tokens) if self.neck is not None else tokens
+
+    def forward(self, inputs: Tensor,
+                data_samples: Optional[List[DataSample]] = None,
+                mode: str = 'tensor'):
+        """``'loss'`` -> dict of losses, ``'predict'`` -> DataSamples with
+        ``pred_caption``, ``'tensor'`` -> image tokens (B, N, C)."""
+        if mode == 'loss':
+            return self.head.loss(self.extract_feat(inputs), data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.extract_feat(inputs)
+        raise RuntimeError(f'Invalid mode "{mode}".')
+
+    @torch.no_grad()
+    def predict(self, inputs: Tensor,
+                data_samples: Optional[List[DataSample]] = None,
+                **kwargs) -> List[DataSample]:
+        """Caption a batch; returns one DataSample per image."""
+        captions = self.head.predict(self.extract_feat(inputs),
+                                     **{**self.predict_cfg, **kwargs})
+        if data_samples is None:
+            data_samples = [DataSample() for _ in captions]
+        for sample, caption in zip(data_samples, captions):
+            sample.pred_caption = caption
+        return data_samples

@@ -1,0 +1,95 @@
+"""Cap / CapPa baseline: autoregressive caption head on the same decoder."""
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.registry import MODELS
+from torch import Tensor
+
+from .base_caption_head import BaseCaptionHead
+
+
+@MODELS.register_module()
+class AutoregressiveCaptionHead(BaseCaptionHead):
+    """Causal decoder trained with teacher forcing (Cap).
+
+    Args:
+        parallel_prob: CapPa's mix: the fraction of samples whose decoder
+            input is all mask tokens with bidirectional attention, so every
+            token is predicted from the image alone. 0 gives plain Cap.
+        max_new_tokens / temperature: decoding defaults (greedy at 0).
+        **kwargs: see :class:`BaseCaptionHead`.
+    """
+
+    def __init__(self, *args, parallel_prob: float = 0.0,
+                 temperature: float = 0.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not 0 <= parallel_prob <= 1:
+            raise ValueError(f'parallel_prob={parallel_prob} not in [0, 1]')
+        self.parallel_prob = parallel_prob
+        self.temperature = temperature
+
+    def loss(self, image_tokens: Tensor, data_samples: Sequence) -> dict:
+        """image_tokens (B, N, C) -> ``dict(loss=...)``; pads are ignored,
+        the first eos is a target."""
+        ids = self.caption_ids(data_samples, image_tokens.device)
+        inputs, targets = ids[:, :-1], ids[:, 1:]
+        targets = targets.masked_fill(targets == self.tokenizer.pad_id, -100)
+        batch, length = inputs.shape
+        self_mask, causal = None, True
+        if self.parallel_prob > 0:
+            parallel = torch.rand(batch, device=ids.device) < self.parallel_prob
+            inputs = torch.where(parallel[:, None],
+                                 torch.full_like(inputs,
+                                                 self.tokenizer.mask_id),
+                                 inputs)
+            tri = torch.ones(length, length, dtype=torch.bool,
+                             device=ids.device).tril()
+            self_mask = (tri[None] | parallel[:, None, None])[:, None]
+            causal = False
+        hidden, _ = self.decoder(inputs, memory=image_tokens,
+                                 self_mask=self_mask, causal=causal)
+        logits = self.logits(hidden).float()
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
+                               ignore_index=-100)
+        with torch.no_grad():
+            valid = targets != -100
+            acc = (logits.argmax(-1)[valid] == targets[valid]).float().mean()
+        return dict(loss=loss, token_acc=acc)
+
+    @torch.no_grad()
+    def sample(self, image_tokens: Tensor,
+               temperature: Optional[float] = None) -> Tensor:
+        """Greedy (or temperature) decoding with a key/value cache.
+
+        image_tokens (B, N, C) -> (B, L) ids starting with bos.
+        """
+        temperature = self.temperature if temperature is None else temperature
+        tok = self.tokenizer
+        batch, device = image_tokens.shape[0], image_tokens.device
+        ids = torch.full((batch, self.max_length), tok.pad_id, device=device)
+        ids[:, 0] = tok.bos_id
+        memory_kv = self.decoder.memory_kv(image_tokens)
+        forbidden = self.forbidden_mask(device)
+        finished = torch.zeros(batch, dtype=torch.bool, device=device)
+        cache = None
+        for pos in range(1, self.max_length):
+            hidden, cache = self.decoder(
+                ids[:, pos - 1:pos], memory_kv=memory_kv, causal=True,
+                past_kv=cache, start=pos - 1)
+            logits = self.logits(hidden[:, -1]).float()
+            logits[:, forbidden] = float('-inf')
+            if temperature > 0:
+                nxt = torch.multinomial(
+                    F.softmax(logits / temperature, -1), 1)[:, 0]
+            else:
+                nxt = logits.argmax(-1)
+            ids[:, pos] = torch.where(finished, tok.pad_id, nxt)
+            finished |= nxt == tok.eos_id
+            if bool(finished.all()):
+                break
+        return ids
+
+    def predict(self, image_tokens: Tensor, **kwargs) -> list:
+        """image_tokens (B, N, C) -> list of B caption strings."""
+        return self.decode(self.sample(image_tokens, **kwargs))

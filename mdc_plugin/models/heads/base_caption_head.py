@@ -1,0 +1,82 @@
+"""What every caption head shares: tokenizer, decoder, vocabulary projection."""
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from ..layers import CaptionTransformer
+from ..tokenizers import CaptionTokenizer, build_caption_tokenizer
+
+
+class BaseCaptionHead(BaseModule):
+    """Caption decoder over image tokens, with the vocabulary the tokenizer
+    defines.
+
+    Args:
+        tokenizer: tokenizer config or instance; its ``vocab_size`` sets the
+            output size and its special ids (pad, mask, bos, eos) are used.
+        max_length: caption length L in tokens, bos and eos included; must
+            equal the ``max_length`` of the pipeline's ``TokenizeCaption``.
+        image_dims: width C of the image tokens the decoder attends to.
+        embed_dims / num_layers / num_heads / mlp_ratio: decoder shape.
+        tie_embeddings: share the input embedding with the output projection.
+        with_cp: activation checkpointing of the decoder blocks.
+    """
+
+    def __init__(self, tokenizer: Union[dict, CaptionTokenizer],
+                 max_length: int, image_dims: int, embed_dims: int = 512,
+                 num_layers: int = 6, num_heads: int = 8,
+                 mlp_ratio: float = 4.0, tie_embeddings: bool = True,
+                 with_cp: bool = False, init_cfg: Optional[dict] = None
+                 ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.tokenizer = build_caption_tokenizer(tokenizer)
+        if max_length < 3:
+            raise ValueError(f'max_length={max_length} leaves no room for a '
+                             'word between bos and eos')
+        self.max_length = max_length
+        self.vocab_size = self.tokenizer.vocab_size
+        self.decoder = CaptionTransformer(
+            self.vocab_size, max_length, embed_dims, num_layers, num_heads,
+            mlp_ratio, memory_dims=image_dims, with_cp=with_cp)
+        self.logits = nn.Linear(embed_dims, self.vocab_size, bias=False)
+        if tie_embeddings:
+            self.logits.weight = self.decoder.token_embed.weight
+
+    def caption_ids(self, data_samples: Sequence, device) -> Tensor:
+        """Stack ``data_sample.caption_ids`` into a (B, L) long tensor."""
+        rows = []
+        for i, sample in enumerate(data_samples):
+            ids = sample.get('caption_ids', None) if hasattr(
+                sample, 'get') else getattr(sample, 'caption_ids', None)
+            if ids is None:
+                raise KeyError(
+                    f'data sample {i} has no `caption_ids`: add '
+                    '`TokenizeCaption` to the pipeline and pack its output '
+                    "with PackInputs(algorithm_keys=[..., 'caption_ids'])")
+            rows.append(torch.as_tensor(np.asarray(ids), dtype=torch.long))
+        ids = torch.stack(rows).to(device)
+        if ids.shape[1] != self.max_length:
+            raise ValueError(
+                f'captions are {ids.shape[1]} tokens long but the head has '
+                f'max_length={self.max_length}: set the same max_length in '
+                'TokenizeCaption and the head')
+        if int(ids.max()) >= self.vocab_size or int(ids.min()) < 0:
+            raise ValueError(
+                f'caption ids span [{int(ids.min())}, {int(ids.max())}] but '
+                f'the head vocabulary has {self.vocab_size} entries: the '
+                "pipeline's tokenizer differs from the head's")
+        return ids
+
+    def forbidden_mask(self, device) -> Tensor:
+        """(V,) bool: ids a sampler must never emit (pad, mask, bos)."""
+        mask = torch.zeros(self.vocab_size, dtype=torch.bool, device=device)
+        tok = self.tokenizer
+        mask[[tok.pad_id, tok.mask_id, tok.bos_id]] = True
+        return mask
+
+    def decode(self, ids: Tensor) -> List[str]:
+        """(B, L) ids -> captions, stopping at the first eos."""
+        return self.tokenizer.batch_decode(ids.tolist())
