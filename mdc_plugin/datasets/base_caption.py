@@ -1,0 +1,125 @@
+"""Shared checks for caption data sets: files, captions, ids, bad entries."""
+import logging
+import os.path as osp
+from typing import Any, Dict, List, Sequence
+
+from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
+
+ON_CORRUPT = ('raise', 'skip')
+
+
+class CorruptEntryError(ValueError):
+    """An annotation entry is unusable (no caption, missing field...)."""
+
+
+def check_file(path: str, what: str) -> str:
+    """Return ``path`` or raise ``FileNotFoundError`` naming it."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} not found: {path}')
+    return path
+
+
+def clean_captions(captions: Any, where: str) -> List[str]:
+    """Normalise a caption field to a list of non-empty stripped strings.
+
+    Args:
+        captions: a str or a list of str.
+        where (str): names the entry in error messages.
+
+    Returns:
+        list[str]: possibly empty when every caption is blank.
+    """
+    if isinstance(captions, str):
+        captions = [captions]
+    if not isinstance(captions, (list, tuple)):
+        raise CorruptEntryError(f'{where}: captions must be a str or a list '
+                                f'of str, got {type(captions).__name__}')
+    out = []
+    for cap in captions:
+        if not isinstance(cap, str):
+            raise CorruptEntryError(f'{where}: caption {cap!r} is not a str')
+        cap = ' '.join(cap.split())
+        if cap:
+            out.append(cap)
+    return out
+
+
+class BaseCaptionDataset(BaseDataset):
+    """:class:`~mmengine.dataset.BaseDataset` with caption-set checks.
+
+    Subclasses implement :meth:`load_data_list` and, for each annotation
+    entry that is unusable, call :meth:`corrupt` (raise or count+skip, per
+    ``on_corrupt``); at the end they return :meth:`finalize(data_list)` which
+    checks ``image_id`` uniqueness and logs the skip count.
+
+    Every data_info holds ``img_path`` (str), ``gt_caption`` (list[str], all
+    references), ``image_id`` (str or int, unique) and, for labelled sets,
+    ``gt_label`` (int).
+
+    Args:
+        on_corrupt (str): ``'raise'`` (default) or ``'skip'``.
+        **kwargs: :class:`~mmengine.dataset.BaseDataset` arguments.
+    """
+
+    def __init__(self, *args, on_corrupt: str = 'raise', **kwargs) -> None:
+        if on_corrupt not in ON_CORRUPT:
+            raise ValueError(f'on_corrupt must be one of {ON_CORRUPT}, got '
+                             f'{on_corrupt!r}')
+        self.on_corrupt = on_corrupt
+        self.num_skipped = 0
+        self._skip_examples: List[str] = []
+        super().__init__(*args, **kwargs)
+
+    def corrupt(self, message: str) -> None:
+        """Report an unusable entry: raise, or count it to be skipped."""
+        if self.on_corrupt == 'raise':
+            raise CorruptEntryError(
+                f'{type(self).__name__}: {message} (set on_corrupt="skip" to '
+                'skip such entries)')
+        self.num_skipped += 1
+        if len(self._skip_examples) < 5:
+            self._skip_examples.append(message)
+
+    def finalize(self, data_list: List[dict], source: str) -> List[dict]:
+        """Check unique ``image_id`` values and log skipped entries.
+
+        Args:
+            data_list: the loaded data infos.
+            source (str): annotation file / directory, for messages.
+        """
+        seen: Dict[Any, int] = {}
+        for idx, info in enumerate(data_list):
+            image_id = info['image_id']
+            if image_id in seen:
+                raise ValueError(
+                    f'{type(self).__name__}: duplicate image_id {image_id!r} '
+                    f'in {source} (data_list entries {seen[image_id]} and '
+                    f'{idx}: {data_list[seen[image_id]]["img_path"]} and '
+                    f'{info["img_path"]})')
+            seen[image_id] = idx
+        if self.num_skipped:
+            print_log(
+                f'{type(self).__name__}: skipped {self.num_skipped} corrupt '
+                f'entries of {source}, e.g. {self._skip_examples}',
+                logger='current', level=logging.WARNING)
+        if not data_list:
+            raise ValueError(f'{type(self).__name__}: no usable samples in '
+                             f'{source}')
+        return data_list
+
+    @staticmethod
+    def require(entry: dict, keys: Sequence[str], where: str) -> None:
+        """Raise :class:`CorruptEntryError` naming ``where`` if ``entry`` is
+        not a dict or lacks one of ``keys`` (never skipped)."""
+        if not isinstance(entry, dict):
+            raise CorruptEntryError(f'{where}: expected a dict, got '
+                                    f'{type(entry).__name__}: {entry!r:.200}')
+        missing = [k for k in keys if k not in entry]
+        if missing:
+            raise CorruptEntryError(f'{where}: missing field(s) {missing} in '
+                           f'{entry!r:.300}')
+
+    def get_captions(self, idx: int) -> List[str]:
+        """All reference captions of sample ``idx`` (no pipeline)."""
+        return list(self.get_data_info(idx)['gt_caption'])

@@ -1,0 +1,48 @@
+"""Shared pytest fixtures: registration, tiny generated data, log capture."""
+import logging
+import os.path as osp
+import sys
+from typing import List
+
+import pytest
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # fixtures_data
+
+import mdc_plugin  # noqa: E402,F401  (registers every component)
+
+#: images per split of the tiny shapes set used by tests
+TINY_SHAPES = dict(train=24, val=8, test=8)
+
+
+@pytest.fixture(scope='session')
+def tiny_shapes_root(tmp_path_factory) -> str:
+    """A data_root holding a generated tiny shapes set (``TINY_SHAPES``,
+    64 px, seed 0), shared by the whole session."""
+    from mdc_plugin.datasets.shapes import ensure_shapes_generated
+    root = str(tmp_path_factory.mktemp('shapes'))
+    ensure_shapes_generated(root, TINY_SHAPES, img_size=64, seed=0)
+    return root
+
+
+class _ListHandler(logging.Handler):
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.messages: List[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def mm_log_messages():
+    """List collecting the messages logged through mmengine's current
+    MMLogger (``print_log(..., logger='current')``) during the test."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    handler = _ListHandler()
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
