@@ -1,6 +1,6 @@
 # Short AdamW schedule for the embedded shapes data on CPU:
 # linear warm-up for one epoch, then cosine decay to 1% of the peak.
-max_epochs = 12
+max_epochs = 8
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.98),
                    weight_decay=0.05),

@@ -6,7 +6,8 @@ train split and a labelled val split, fits a multinomial logistic regression
 adds the val accuracy to the validation metrics, so one training command
 shows whether the features learned something.
 """
-from typing import Dict, Optional, Tuple
+import copy
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -92,8 +93,10 @@ class LinearProbeHook(Hook):
     validation metrics.
 
     Args:
-        train_dataset / val_dataset: dataset configs with ``gt_label`` and an
-            evaluation pipeline (no augmentation).
+        train_dataset / val_dataset: dataset configs with ``gt_label``;
+            default to the runner's train / val dataloader datasets.
+        pipeline: replaces the datasets' pipelines (load + pack, no
+            augmentation); ``None`` keeps them.
         pooling: 'cls', 'mean' (all tokens) or 'cls+mean'.
         interval: probe every ``interval`` validation epochs.
         batch_size / num_workers: feature extraction loader settings.
@@ -105,13 +108,16 @@ class LinearProbeHook(Hook):
 
     priority = 'ABOVE_NORMAL'  # before LoggerHook, so the result is logged
 
-    def __init__(self, train_dataset: dict, val_dataset: dict,
+    def __init__(self, train_dataset: Optional[dict] = None,
+                 val_dataset: Optional[dict] = None,
+                 pipeline: Optional[List[dict]] = None,
                  pooling: str = 'mean', interval: int = 1,
                  batch_size: int = 128, num_workers: int = 0,
                  prefix: str = 'probe') -> None:
         if pooling not in POOLINGS:
             raise ValueError(f'pooling={pooling!r} not one of {POOLINGS}')
         self.dataset_cfgs = dict(train=train_dataset, val=val_dataset)
+        self.pipeline = pipeline
         self.pooling = pooling
         self.interval = interval
         self.batch_size = batch_size
@@ -120,9 +126,23 @@ class LinearProbeHook(Hook):
         self._datasets = {}
         self._calls = 0
 
+    def before_run(self, runner) -> None:
+        """Take missing dataset configs from the runner's dataloaders."""
+        for split in ('train', 'val'):
+            if self.dataset_cfgs[split] is None:
+                loader = runner.cfg.get(f'{split}_dataloader')
+                if not loader or 'dataset' not in loader:
+                    raise ValueError(
+                        f'LinearProbeHook needs {split}_dataset: the config '
+                        f'has no {split}_dataloader.dataset to take it from')
+                self.dataset_cfgs[split] = copy.deepcopy(loader['dataset'])
+
     def _dataset(self, split: str):
         if split not in self._datasets:
-            self._datasets[split] = DATASETS.build(self.dataset_cfgs[split])
+            cfg = copy.deepcopy(self.dataset_cfgs[split])
+            if self.pipeline is not None:
+                cfg['pipeline'] = copy.deepcopy(self.pipeline)
+            self._datasets[split] = DATASETS.build(cfg)
         return self._datasets[split]
 
     @torch.no_grad()

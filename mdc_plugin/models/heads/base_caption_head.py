@@ -3,6 +3,7 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -41,9 +42,18 @@ class BaseCaptionHead(BaseModule):
         self.decoder = CaptionTransformer(
             self.vocab_size, max_length, embed_dims, num_layers, num_heads,
             mlp_ratio, memory_dims=image_dims, with_cp=with_cp)
-        self.logits = nn.Linear(embed_dims, self.vocab_size, bias=False)
-        if tie_embeddings:
-            self.logits.weight = self.decoder.token_embed.weight
+        # Tied weights are read from the embedding at call time rather than
+        # shared as one Parameter in two modules, which MMEngine's
+        # paramwise optimizer constructor would count twice.
+        self.tie_embeddings = tie_embeddings
+        self.output_proj = None if tie_embeddings else nn.Linear(
+            embed_dims, self.vocab_size, bias=False)
+
+    def logits(self, hidden: Tensor) -> Tensor:
+        """Hidden states (..., D) -> vocabulary logits (..., V)."""
+        if self.output_proj is not None:
+            return self.output_proj(hidden)
+        return F.linear(hidden, self.decoder.token_embed.weight)
 
     def caption_ids(self, data_samples: Sequence, device) -> Tensor:
         """Stack ``data_sample.caption_ids`` into a (B, L) long tensor."""

@@ -1,0 +1,108 @@
+"""Linear-probe a backbone's frozen features, quickly (L-BFGS on features).
+
+    python tools/linear_probe.py CONFIG [--checkpoint CKPT] [--pooling mean]
+        [--out probe.json] [--cfg-options k=v ...]
+
+Builds the model of a pretraining CONFIG, loads the backbone from CKPT (every
+backbone weight must load: a checkpoint of another architecture is refused),
+or keeps the random initialisation when no checkpoint is given (the
+random-init baseline), then runs the same probe as ``LinearProbeHook`` on the
+config's train/val datasets. For the MMPretrain-style probe (an
+``ImageClassifier`` trained by the runner) see configs/benchmarks/.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+import time
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mdc_plugin  # noqa: E402,F401
+from mdc_plugin.engine.hooks import LinearProbeHook  # noqa: E402
+from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
+from mdc_plugin.utils.safe_checkpoint import load_checkpoint_safely  # noqa
+from mdc_plugin.utils.weights import assert_state_dict_loaded  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument(
+        '--checkpoint',
+        help='pretraining checkpoint; '
+        'omit for a random-init backbone')
+    parser.add_argument(
+        '--pooling', default=None, choices=['cls', 'mean', 'cls+mean'])
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the random initialisation')
+    parser.add_argument('--out', help='write the result as JSON here')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args()
+
+
+def probe_hook_from_config(cfg: Config, pooling=None) -> LinearProbeHook:
+    """The config's LinearProbeHook (or a default one) with datasets taken
+    from its train/val dataloaders."""
+    hook_cfg = next(
+        (dict(h) for h in cfg.get('custom_hooks', [])
+         if h.get('type') == 'LinearProbeHook'),
+        dict(pipeline=[dict(type='LoadCaptionImage'),
+                       dict(type='PackInputs')]))
+    hook_cfg.pop('type', None)
+    hook_cfg.setdefault('train_dataset', cfg.train_dataloader.dataset)
+    hook_cfg.setdefault('val_dataset', cfg.val_dataloader.dataset)
+    if pooling:
+        hook_cfg['pooling'] = pooling
+    return LinearProbeHook(**hook_cfg)
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    from mmpretrain.registry import MODELS
+    torch.manual_seed(args.seed)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    source = 'random init'
+    if args.checkpoint:
+        checkpoint = load_checkpoint_safely(args.checkpoint)
+        assert_state_dict_loaded(
+            model.backbone,
+            checkpoint,
+            prefix='backbone.',
+            owner='backbone',
+            source=args.checkpoint)
+        state = checkpoint.get('state_dict', checkpoint)
+        model.backbone.load_state_dict(
+            {
+                k[len('backbone.'):]: v
+                for k, v in state.items() if k.startswith('backbone.')
+            },
+            strict=True)
+        source = args.checkpoint
+    hook = probe_hook_from_config(cfg, args.pooling)
+    start = time.time()
+    result = hook.probe(model)
+    result = dict(
+        config=args.config,
+        checkpoint=source,
+        pooling=hook.pooling,
+        seconds=round(time.time() - start, 1),
+        **result)
+    print(json.dumps(result, indent=2))
+    if args.out:
+        atomic_dump_json(result, args.out, indent=2)
+
+
+if __name__ == '__main__':
+    main()
