@@ -24,6 +24,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mdc_plugin  # noqa: E402,F401
 from mdc_plugin.engine.hooks import LinearProbeHook  # noqa: E402
 from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
+from mdc_plugin.utils.cli import merge_cfg_options  # noqa: E402
 from mdc_plugin.utils.safe_checkpoint import load_checkpoint_safely  # noqa
 from mdc_plugin.utils.weights import assert_state_dict_loaded  # noqa: E402
 
@@ -66,8 +67,7 @@ def probe_hook_from_config(cfg: Config, pooling=None) -> LinearProbeHook:
 def main() -> None:
     args = parse_args()
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options, args.config)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     from mmpretrain.registry import MODELS
     torch.manual_seed(args.seed)

@@ -96,7 +96,7 @@ def main(argv=None) -> None:
         merge_cfg_options(cfg, args.cfg_options, args.config)
     except UnknownConfigKeyError as err:
         print(f'tools/test.py: error: {err}', file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(2) from None
     if cfg.get('test_dataloader') is None:
         print(
             f'tools/test.py: error: {args.config} has no test_dataloader',

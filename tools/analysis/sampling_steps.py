@@ -20,6 +20,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 import mdc_plugin  # noqa: E402,F401
 from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
+from mdc_plugin.utils.cli import merge_cfg_options  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -39,8 +40,7 @@ def main() -> None:
     rows = []
     for steps in args.steps:
         cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+        merge_cfg_options(cfg, args.cfg_options, args.config)
         cfg.model.head.sampler.steps = steps
         cfg.load_from = args.checkpoint
         cfg.work_dir = args.work_dir

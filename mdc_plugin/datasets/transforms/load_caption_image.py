@@ -133,6 +133,13 @@ class LoadCaptionImage(LoadImageFromFile):
         """Add ``img`` (``(H, W, 3)`` uint8, float32 if ``to_float32``),
         ``img_shape`` and ``ori_shape``; None for a skipped file."""
         if 'img_path' not in results:
+            if 'img' in results:
+                # Already loaded (e.g. by MMPretrain's inferencers): only
+                # normalise the layout.
+                results['img'] = to_uint8_bgr(results['img'])
+                results['img_shape'] = results['img'].shape[:2]
+                results.setdefault('ori_shape', results['img'].shape[:2])
+                return results
             raise KeyError('LoadCaptionImage: results have no "img_path" '
                            f'(keys: {sorted(results)})')
         filename = results['img_path']

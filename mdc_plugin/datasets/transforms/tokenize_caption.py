@@ -86,6 +86,10 @@ class TokenizeCaption(BaseTransform):
     def transform(self, results: dict) -> dict:
         """Add ``results[out_key]``: int64 array of shape ``(max_length,)``.
         """
+        if self.caption_key not in results:
+            # Inference on bare images (MMPretrain's ImageCaptionInferencer
+            # runs the test pipeline without captions): nothing to encode.
+            return results
         caption = self._pick(results)
         tok = self.tokenizer
         content = tok.encode(caption)

@@ -126,7 +126,7 @@ class LinearProbeHook(Hook):
         self._datasets = {}
         self._calls = 0
 
-    def before_run(self, runner) -> None:
+    def _resolve_datasets(self, runner) -> None:
         """Take missing dataset configs from the runner's dataloaders."""
         for split in ('train', 'val'):
             if self.dataset_cfgs[split] is None:
@@ -185,6 +185,7 @@ class LinearProbeHook(Hook):
         self._calls += 1
         if (self._calls - 1) % self.interval:
             return
+        self._resolve_datasets(runner)
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         result = [self.probe(model) if is_main_process() else None]

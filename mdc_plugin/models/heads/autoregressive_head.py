@@ -38,7 +38,8 @@ class AutoregressiveCaptionHead(BaseCaptionHead):
         batch, length = inputs.shape
         self_mask, causal = None, True
         if self.parallel_prob > 0:
-            parallel = torch.rand(batch, device=ids.device) < self.parallel_prob
+            draw = torch.rand(batch, device=ids.device)
+            parallel = draw < self.parallel_prob
             inputs = torch.where(parallel[:, None],
                                  torch.full_like(inputs,
                                                  self.tokenizer.mask_id),

@@ -1,4 +1,4 @@
-"""What every caption head shares: tokenizer, decoder, vocabulary projection."""
+"""What every caption head shares: tokenizer, decoder, output projection."""
 from typing import List, Optional, Sequence, Union
 
 import numpy as np

@@ -1,0 +1,124 @@
+"""Turn the outputs of tools/analysis/reproduce_results.sh into tables and a
+plot for docs/results.md.
+
+    python tools/analysis/collect_results.py work_dirs/results \
+        --plot docs/images/mdc_sampling_steps.png > tables.md
+
+Reads, per run directory ``RUN`` under the results folder:
+``RUN/probe_mean.json`` and ``RUN/probe_cls.json`` (tools/linear_probe.py),
+``RUN/test.json`` (tools/test.py --out) and, for the MDC run,
+``RUN/steps.json`` (tools/analysis/sampling_steps.py). Missing files are
+shown as '-' so a partial reproduction still renders.
+"""
+import argparse
+import json
+import os.path as osp
+from typing import Optional
+
+RUNS = [
+    ('mdc', 'MDC (masked diffusion), t ~ U[0.001, 1]'),
+    ('cap', 'Cap (autoregressive)'),
+    ('clip', 'CLIP-style contrastive'),
+    ('random', 'random init (no pretraining)'),
+]
+ABLATION = [
+    ('mdc', 't ~ U[0.001, 1] (default)'),
+    ('mdc_t-low', 't ~ U[0.001, 0.4] (light masking)'),
+    ('mdc_t-high', 't ~ U[0.6, 1] (heavy masking)'),
+]
+
+
+def load(path: str) -> Optional[dict]:
+    if not osp.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def fmt(value, scale: float = 1.0, digits: int = 1) -> str:
+    return '-' if value is None else f'{value * scale:.{digits}f}'
+
+
+def probe(root: str, run: str, pooling: str) -> Optional[float]:
+    result = load(osp.join(root, run, f'probe_{pooling}.json'))
+    return None if result is None else result['probe/accuracy']
+
+
+def test_metric(root: str, run: str, key: str) -> Optional[float]:
+    result = load(osp.join(root, run, 'test.json'))
+    if result is None:
+        return None
+    return result['metrics'].get(key)
+
+
+def comparison_table(root: str, runs) -> str:
+    lines = [
+        '| pretraining | probe acc. (mean-pooled) | probe acc. (cls) | '
+        'BLEU-4 | CIDEr | CLIPScore | RefCLIPScore |',
+        '| --- | --- | --- | --- | --- | --- | --- |'
+    ]
+    for run, label in runs:
+        lines.append('| {} | {} | {} | {} | {} | {} | {} |'.format(
+            label, fmt(probe(root, run, 'mean')), fmt(probe(root, run, 'cls')),
+            fmt(test_metric(root, run, 'caption/BLEU-4'), 100),
+            fmt(test_metric(root, run, 'caption/CIDEr'), 100),
+            fmt(test_metric(root, run, 'caption/CLIPScore'), 1, 3),
+            fmt(test_metric(root, run, 'caption/RefCLIPScore'), 1, 3)))
+    return '\n'.join(lines)
+
+
+def steps_table(root: str) -> str:
+    result = load(osp.join(root, 'mdc', 'steps.json'))
+    if result is None:
+        return '(not run)'
+    lines = ['| steps | BLEU-4 | CIDEr | ROUGE-L | captions/s (CPU) |',
+             '| --- | --- | --- | --- | --- |']
+    for row in result['rows']:
+        lines.append('| {} | {} | {} | {} | {} |'.format(
+            row['steps'], fmt(row.get('caption/BLEU-4'), 100),
+            fmt(row.get('caption/CIDEr'), 100),
+            fmt(row.get('caption/ROUGE-L'), 100), row['captions_per_s']))
+    return '\n'.join(lines)
+
+
+def plot_steps(root: str, out: str) -> None:
+    result = load(osp.join(root, 'mdc', 'steps.json'))
+    if result is None:
+        return
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    rows = sorted(result['rows'], key=lambda r: r['steps'])
+    steps = [r['steps'] for r in rows]
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
+    for key, label in (('caption/CIDEr', 'CIDEr'),
+                       ('caption/BLEU-4', 'BLEU-4')):
+        ax.plot(steps, [100 * r[key] for r in rows], 'o-', label=label)
+    ax.set_xscale('log', base=2)
+    ax.set_xticks(steps, [str(s) for s in steps])
+    ax.set_xlabel('denoising steps (15 = one token per step)')
+    ax.set_ylabel('score (x100)')
+    ax.set_title('MDC caption quality vs sampling steps (shapes test)')
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('root')
+    parser.add_argument('--plot', help='save the steps plot here (PNG)')
+    args = parser.parse_args()
+    print('## Pretraining comparison\n')
+    print(comparison_table(args.root, RUNS))
+    print('\n## Masking-ratio ablation\n')
+    print(comparison_table(args.root, ABLATION))
+    print('\n## MDC sampling steps\n')
+    print(steps_table(args.root))
+    if args.plot:
+        plot_steps(args.root, args.plot)
+
+
+if __name__ == '__main__':
+    main()
