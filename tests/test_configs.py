@@ -379,12 +379,6 @@ def test_probe_refuses_other_width(tmp_path):
     assert path in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='configs/benchmarks/linear-probe_vit-tiny_shapes.py uses a '
-    'non-strict Pretrained init: a 4-layer checkpoint loads into the 6-layer '
-    'backbone with only a warning (layers 4-5 stay random), although the '
-    'config and README promise a loud failure')
 def test_probe_refuses_other_depth(tmp_path):
     model = _tiny_captioner(num_layers=4)
     path = str(tmp_path / 'vit_4_layers.pth')

@@ -45,7 +45,8 @@ model = dict(
     backbone=dict(
         type='VisionTransformer', arch='b', img_size=224, patch_size=16,
         frozen_stages=12, out_type='cls_token', final_norm=True,
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
+        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.',
+                      strict=True)),
     neck=dict(type='ClsBatchNormNeck', input_features=768),
     head=dict(type='VisionTransformerClsHead', num_classes=num_classes,
               in_channels=768, loss=dict(type='CrossEntropyLoss'),

@@ -22,7 +22,10 @@ model = dict(
         patch_size=8,
         out_type='avg_featmap',
         frozen_stages=6,
-        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.')),
+        # strict: every pretrained layer must load; only the pooled-feature
+        # norm (ln2) that avg_featmap adds is new.
+        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.',
+                      strict=True, ignore_keys=[r'^ln2\.'])),
     neck=dict(type='ClsBatchNormNeck', input_features=192),
     head=dict(
         type='LinearClsHead',

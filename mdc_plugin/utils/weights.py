@@ -261,15 +261,20 @@ class SafePretrainedInit(PretrainedInit):
         map_location (str): Defaults to ``'cpu'``.
         strict (bool): Raise on any missing, mismatched or unexpected key.
             Defaults to False (raise only when nothing loaded).
+        ignore_keys (Sequence[str]): Regexes of module keys that may be
+            missing even when ``strict`` (e.g. ``'^ln2\\.'``, the norm a
+            linear probe adds on top of a pretrained ViT).
     """
 
     def __init__(self,
                  checkpoint: str,
                  prefix: Optional[str] = None,
                  map_location: str = 'cpu',
-                 strict: bool = False):
+                 strict: bool = False,
+                 ignore_keys: Sequence[str] = ()):
         super().__init__(checkpoint, prefix=prefix, map_location=map_location)
         self.strict = strict
+        self.ignore_keys = tuple(ignore_keys)
 
     def __call__(self, module: nn.Module) -> None:
         owner = f'{type(module).__name__} init_cfg "Pretrained"'
@@ -288,6 +293,8 @@ class SafePretrainedInit(PretrainedInit):
             raise WeightsNotLoadedError(
                 f'{owner}: {err}.{_hint(module, checkpoint)}') from None
         report = load_state_dict_with_report(module, state_dict)
+        report.missing = [k for k in report.missing
+                          if not _optional(k, self.ignore_keys)]
         if not report.loaded:
             raise WeightsNotLoadedError(
                 _format(report, owner, source, self.prefix) + '\n ' +
