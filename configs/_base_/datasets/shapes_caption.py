@@ -30,8 +30,8 @@ test_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=64,
-    num_workers=2,
+    batch_size=32,
+    num_workers=1,
     persistent_workers=True,
     dataset=dict(type=dataset_type, data_root=data_root, split='train',
                  pipeline=train_pipeline, **shapes_cfg),
@@ -40,8 +40,8 @@ train_dataloader = dict(
     drop_last=True,
 )
 val_dataloader = dict(
-    batch_size=64,
-    num_workers=2,
+    batch_size=32,
+    num_workers=1,
     persistent_workers=True,
     dataset=dict(type=dataset_type, data_root=data_root, split='val',
                  pipeline=test_pipeline, test_mode=True, **shapes_cfg),
@@ -49,8 +49,8 @@ val_dataloader = dict(
     collate_fn=dict(type='default_collate'),
 )
 test_dataloader = dict(
-    batch_size=64,
-    num_workers=2,
+    batch_size=32,
+    num_workers=1,
     persistent_workers=True,
     dataset=dict(type=dataset_type, data_root=data_root, split='test',
                  pipeline=test_pipeline, test_mode=True, **shapes_cfg),

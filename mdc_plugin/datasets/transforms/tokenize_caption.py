@@ -3,7 +3,6 @@ import logging
 import random
 from typing import List, Union
 
-import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 from mmpretrain.registry import TRANSFORMS
@@ -92,28 +91,23 @@ class TokenizeCaption(BaseTransform):
             return results
         caption = self._pick(results)
         tok = self.tokenizer
-        content = tok.encode(caption)
-        if not content:
+        ids, cut = tok.encode_padded(caption, self.max_length)
+        if ids[1] == tok.eos_id:
             raise ValueError(f'TokenizeCaption: caption {caption!r} of sample '
                              f'{sample_name(results)} encodes to no tokens')
         self.num_seen += 1
-        budget = self.max_length - 2
-        if len(content) > budget:
+        if cut:
             self.num_truncated += 1
             if self.num_truncated == 1 or \
                     self.num_truncated % self.log_interval == 0:
                 print_log(
                     f'TokenizeCaption: truncated caption of sample '
-                    f'{sample_name(results)} from {len(content)} to {budget} '
-                    f'tokens (max_length={self.max_length}); '
+                    f'{sample_name(results)} from {self.max_length - 2 + cut} '
+                    f'to {self.max_length - 2} tokens '
+                    f'(max_length={self.max_length}); '
                     f'{self.num_truncated} of {self.num_seen} captions '
                     'truncated so far in this process',
                     logger='current', level=logging.WARNING)
-            content = content[:budget]
-        ids = np.full(self.max_length, tok.pad_id, dtype=np.int64)
-        ids[0] = tok.bos_id
-        ids[1:len(content) + 1] = content
-        ids[len(content) + 1] = tok.eos_id
         results[self.out_key] = ids
         return results
 

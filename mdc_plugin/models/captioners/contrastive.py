@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ..layers import CaptionTransformer
 from ..tokenizers import build_caption_tokenizer
-from .utils import image_tokens_from_backbone
+from .utils import build_data_preprocessor, image_tokens_from_backbone
 
 
 @MODELS.register_module()
@@ -43,11 +43,8 @@ class ContrastiveImageText(BaseModel):
                  text_heads: int = 4, pool: str = 'cls',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='ClsDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
-        super().__init__(data_preprocessor=data_preprocessor,
+        super().__init__(data_preprocessor=build_data_preprocessor(
+                             data_preprocessor),
                          init_cfg=init_cfg)
         if pool not in ('cls', 'mean'):
             raise ValueError(f"pool={pool!r} must be 'cls' or 'mean'")
@@ -83,11 +80,8 @@ class ContrastiveImageText(BaseModel):
 
     def tokenize(self, texts: Sequence[str]) -> Tensor:
         """Captions -> (N, L) ids laid out [bos, words, eos, pad...]."""
-        tok = self.tokenizer
-        rows = np.full((len(texts), self.max_length), tok.pad_id, np.int64)
-        for i, text in enumerate(texts):
-            words = tok.encode(text)[:self.max_length - 2]
-            rows[i, :len(words) + 2] = [tok.bos_id, *words, tok.eos_id]
+        rows = np.stack([self.tokenizer.encode_padded(t, self.max_length)[0]
+                         for t in texts])
         return torch.from_numpy(rows).to(self.logit_scale.device)
 
     def encode_text(self, texts: Sequence[str]) -> Tensor:

@@ -7,7 +7,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
-from .utils import image_tokens_from_backbone
+from .utils import build_data_preprocessor, image_tokens_from_backbone
 
 
 @MODELS.register_module()
@@ -33,11 +33,8 @@ class ImageCaptioner(BaseModel):
                  data_preprocessor: Optional[dict] = None,
                  predict_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        if data_preprocessor is None:
-            data_preprocessor = dict(type='ClsDataPreprocessor')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
-        super().__init__(data_preprocessor=data_preprocessor,
+        super().__init__(data_preprocessor=build_data_preprocessor(
+                             data_preprocessor),
                          init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck) if neck is not None else None

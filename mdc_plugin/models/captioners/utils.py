@@ -1,7 +1,17 @@
 """Helpers shared by the image-text models."""
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
-from torch import Tensor
+from mmpretrain.registry import MODELS
+from torch import Tensor, nn
+
+
+def build_data_preprocessor(cfg: Optional[Union[dict, nn.Module]]
+                            ) -> nn.Module:
+    """Build a data preprocessor; ``None`` gives MMPretrain's
+    ``ClsDataPreprocessor`` (mean/std normalisation, batching)."""
+    if cfg is None:
+        cfg = dict(type='ClsDataPreprocessor')
+    return MODELS.build(cfg) if isinstance(cfg, dict) else cfg
 
 
 def image_tokens_from_backbone(outputs: Union[Tensor, Sequence[Tensor]],

@@ -6,7 +6,9 @@ holds the content tokens *and* four distinct special ids (``pad_id``,
 size of a caption head that predicts these ids.
 """
 from abc import ABCMeta, abstractmethod
-from typing import Any, Iterable, List, Sequence, Union
+from typing import Any, Iterable, List, Sequence, Tuple, Union
+
+import numpy as np
 
 from mmpretrain.registry import TOKENIZER
 
@@ -116,6 +118,20 @@ class CaptionTokenizer(metaclass=ABCMeta):
             raise ValueError(f'batch_decode expects (B, L) ids, got shape '
                              f'{ids.shape}')
         return [self.decode(row) for row in ids]
+
+    def encode_padded(self, text: str,
+                      max_length: int) -> Tuple[np.ndarray, int]:
+        """Text -> ids of shape (max_length,) laid out
+        ``[bos, t1..tn, eos, pad, ...]``, and the number of content tokens
+        cut off to fit (0 when nothing was truncated)."""
+        content = self.encode(text)
+        budget = max_length - 2
+        ids = np.full(max_length, self.pad_id, dtype=np.int64)
+        kept = content[:budget]
+        ids[0] = self.bos_id
+        ids[1:len(kept) + 1] = kept
+        ids[len(kept) + 1] = self.eos_id
+        return ids, len(content) - len(kept)
 
     def check_vocab_size(self, num_classes: int, owner: str) -> None:
         """Raise ``ValueError`` unless ``num_classes == self.vocab_size``.
