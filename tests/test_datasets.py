@@ -76,13 +76,13 @@ def test_shapes_config_pipeline(tiny_shapes_root):
     assert batches[0]['inputs'].shape == (4, 3, 64, 64)
     check_caption_ids(loader, batches)
     s = batches[0]['data_samples'][0]
-    assert s.gt_label.shape == (1, ) and 0 <= int(s.gt_label) < 16
+    assert s.gt_label.shape == (1, ) and 0 <= int(s.gt_label) < 10
     assert len(s.gt_caption) == 5 and s.image_id.startswith('train_')
     val = build_loader('shapes_caption.py', 'val', batch_size=3,
                        data_root=tiny_shapes_root, num_images=TINY_SHAPES)
     vb = iterate(val)
     assert sum(len(b['data_samples']) for b in vb) == TINY_SHAPES['val']
-    assert val.dataset.metainfo['classes'][5] == 'square-square'
+    assert val.dataset.metainfo['classes'][4] == 'square+square'
 
 
 def test_shapes_deterministic_by_seed(tmp_path):
@@ -167,8 +167,9 @@ def test_shapes_captions_labels_and_pixels_match_metadata(tiny_shapes_root):
             assert dx > 0 and abs(dx) >= 1.5 * abs(dy)
         else:
             assert dy > 0 and abs(dy) >= 1.5 * abs(dx)
-        assert info['gt_label'] == 4 * SHAPES.index(a['shape']) + \
-            SHAPES.index(b['shape'])
+        # Default label: the unordered set of the two shapes.
+        assert ds.metainfo['classes'][info['gt_label']] in (
+            f"{a['shape']}+{b['shape']}", f"{b['shape']}+{a['shape']}")
         caps = info['gt_caption']
         assert len(caps) == 5 and len(set(caps)) == 5
         assert caps[0] == _expected_first_caption(a, b, axis)
@@ -387,3 +388,19 @@ def test_cub_missing_label_names_image(tmp_path):
     os.remove(path)
     with pytest.raises(FileNotFoundError, match='image_class_labels.txt'):
         cub(info, split='trainval')
+
+
+def test_shapes_ordered_pair_label_option(tiny_shapes_root):
+    from mdc_plugin.datasets import SyntheticShapesCaption
+    from mdc_plugin.datasets.shapes import SHAPES
+    ds = SyntheticShapesCaption(tiny_shapes_root, split='val',
+                                num_images=TINY_SHAPES, label='shape_pair')
+    assert len(ds.metainfo['classes']) == 16
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        a, b = info['objects']
+        assert info['gt_label'] == 4 * SHAPES.index(a['shape']) + \
+            SHAPES.index(b['shape'])
+    with pytest.raises(ValueError, match='label must be one of'):
+        SyntheticShapesCaption(tiny_shapes_root, num_images=TINY_SHAPES,
+                               label='colour')

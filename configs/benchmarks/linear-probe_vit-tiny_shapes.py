@@ -29,7 +29,7 @@ model = dict(
     neck=dict(type='ClsBatchNormNeck', input_features=192),
     head=dict(
         type='LinearClsHead',
-        num_classes=16,
+        num_classes=10,
         in_channels=192,
         loss=dict(type='CrossEntropyLoss'),
         init_cfg=dict(type='TruncNormal', layer='Linear', std=0.01)),

@@ -1,4 +1,5 @@
 """``SyntheticShapesCaption``: the embedded, locally generated caption set."""
+import itertools
 import json
 import os.path as osp
 from typing import List, Mapping, Optional
@@ -6,21 +7,33 @@ from typing import List, Mapping, Optional
 from mmpretrain.registry import DATASETS
 
 from .base_caption import BaseCaptionDataset, check_file
-from .shapes import CLASSES, SPLITS, ensure_shapes_generated, vocabulary
+from .shapes import (CLASSES, SHAPES, SPLITS, ensure_shapes_generated,
+                     vocabulary)
+
+#: Unordered shape pairs (``label='shape_set'``): 4 same-shape + 6 mixed.
+SET_CLASSES = tuple(f'{a}+{b}'
+                    for a, b in itertools.combinations_with_replacement(
+                        SHAPES, 2))
+LABELS = dict(shape_set=SET_CLASSES, shape_pair=CLASSES)
+
+
+def shape_set_label(objects) -> int:
+    """Index in ``SET_CLASSES`` of the two objects' shapes, order ignored."""
+    a, b = sorted(SHAPES.index(o['shape']) for o in objects)
+    return SET_CLASSES.index(f'{SHAPES[a]}+{SHAPES[b]}')
 
 
 @DATASETS.register_module()
 class SyntheticShapesCaption(BaseCaptionDataset):
-    """Two coloured shapes per image, ~5 true captions each, 16 pair classes.
+    """Two coloured shapes per image, ~5 true captions each, labelled.
 
     The set is generated deterministically from ``seed`` on first use and
     cached in ``<data_root>/shapes-v1-<hash>/`` (hash of ``num_images``,
     ``img_size``, ``seed``); later builds reuse it. Nothing is downloaded.
 
     data_info keys: ``img_path`` (str), ``gt_caption`` (list[str], 5
-    captions), ``image_id`` (str, e.g. ``'val_00012'``), ``gt_label`` (int in
-    ``[0, 16)``: ``4 * shape(first) + shape(second)``, where ``first`` is the
-    left object of a horizontal pair or the upper one of a vertical pair),
+    captions), ``image_id`` (str, e.g. ``'val_00012'``), ``gt_label`` (int: see
+    ``label``),
     ``objects`` (two dicts: shape, color, size, cx, cy, radius) and
     ``relation`` (``'horizontal'`` or ``'vertical'``).
 
@@ -31,6 +44,12 @@ class SyntheticShapesCaption(BaseCaptionDataset):
             ``dict(train=5000, val=500, test=500)``.
         img_size (int): image side in pixels. Defaults to 64.
         seed (int): generation seed. Defaults to 0.
+        label (str): what ``gt_label`` means. ``'shape_set'`` (default, 10
+            classes): which two shapes are in the image, order ignored —
+            the linear-probe target, since pooled features keep what is
+            present but not where. ``'shape_pair'`` (16 classes): the
+            ordered pair (first = left/upper object), which also needs the
+            spatial relation.
         **kwargs: :class:`~mmengine.dataset.BaseDataset` arguments
             (``pipeline``, ``test_mode``, ``indices``, ``lazy_init``...).
     """
@@ -43,10 +62,16 @@ class SyntheticShapesCaption(BaseCaptionDataset):
                  num_images: Optional[Mapping[str, int]] = None,
                  img_size: int = 64,
                  seed: int = 0,
+                 label: str = 'shape_set',
                  **kwargs) -> None:
         if split not in SPLITS:
             raise ValueError(f'SyntheticShapesCaption: split must be one of '
                              f'{SPLITS}, got {split!r}')
+        if label not in LABELS:
+            raise ValueError(f'SyntheticShapesCaption: label must be one of '
+                             f'{tuple(LABELS)}, got {label!r}')
+        self.label = label
+        kwargs.setdefault('metainfo', dict(classes=LABELS[label]))
         for key in ('ann_file', 'data_prefix'):
             if key in kwargs:
                 raise TypeError(f'SyntheticShapesCaption does not take '
@@ -70,6 +95,8 @@ class SyntheticShapesCaption(BaseCaptionDataset):
             data_list = json.load(f)['data_list']
         for info in data_list:
             info['img_path'] = osp.join(self.set_dir, info['img_path'])
+            if self.label == 'shape_set':
+                info['gt_label'] = shape_set_label(info['objects'])
         if not data_list:
             raise ValueError(f'SyntheticShapesCaption: split {self.split!r} '
                              f'of {self.set_dir} is empty (num_images)')

@@ -1,6 +1,6 @@
 # The embedded synthetic shapes caption set (generated locally on first use
 # and cached under data_root; nothing is downloaded). 64x64 images, two
-# coloured shapes each, 5 captions per image, 16 shape-pair classes.
+# coloured shapes each, 5 captions per image, 10 shape-set classes (label option).
 # Image normalisation lives in the model's data_preprocessor (to_rgb=True).
 dataset_type = 'SyntheticShapesCaption'
 data_root = 'data/shapes'
