@@ -7,8 +7,9 @@ plot for docs/results.md.
 Reads, per run directory ``RUN`` under the results folder:
 ``RUN/probe_mean.json`` and ``RUN/probe_cls.json`` (tools/linear_probe.py),
 ``RUN/test.json`` (tools/test.py --out) and, for the MDC run,
-``RUN/steps.json`` (tools/analysis/sampling_steps.py). Missing files are
-shown as '-' so a partial reproduction still renders.
+``RUN/steps.json`` (tools/analysis/sampling_steps.py) and, for caption
+models, ``RUN/shape_acc.json`` (tools/analysis/shape_token_accuracy.py).
+Missing files are shown as '-' so a partial reproduction still renders.
 """
 import argparse
 import json
@@ -52,15 +53,21 @@ def test_metric(root: str, run: str, key: str) -> Optional[float]:
     return result['metrics'].get(key)
 
 
+def shape_acc(root: str, run: str) -> Optional[float]:
+    result = load(osp.join(root, run, 'shape_acc.json'))
+    return None if result is None else result['shape_token_accuracy']
+
+
 def comparison_table(root: str, runs) -> str:
     lines = [
         '| pretraining | probe acc. (mean-pooled) | probe acc. (cls) | '
-        'BLEU-4 | CIDEr | CLIPScore | RefCLIPScore |',
-        '| --- | --- | --- | --- | --- | --- | --- |'
+        'shape-word acc. | BLEU-4 | CIDEr | CLIPScore | RefCLIPScore |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |'
     ]
     for run, label in runs:
-        lines.append('| {} | {} | {} | {} | {} | {} | {} |'.format(
+        lines.append('| {} | {} | {} | {} | {} | {} | {} | {} |'.format(
             label, fmt(probe(root, run, 'mean')), fmt(probe(root, run, 'cls')),
+            fmt(shape_acc(root, run)),
             fmt(test_metric(root, run, 'caption/BLEU-4'), 100),
             fmt(test_metric(root, run, 'caption/CIDEr'), 100),
             fmt(test_metric(root, run, 'caption/CLIPScore'), 1, 3),

@@ -40,6 +40,10 @@ for run in clip mdc cap mdc_t-low mdc_t-high mdc_uniform; do
     [ -f "$OUT/$run/probe_$pooling.json" ] || python tools/linear_probe.py "${CFG[$run]}" \
       --checkpoint "$ckpt" --pooling $pooling --out "$OUT/$run/probe_$pooling.json"
   done
+  if [ "$run" != clip ] && [ ! -f "$OUT/$run/shape_acc.json" ]; then
+    python tools/analysis/shape_token_accuracy.py "${CFG[$run]}" "$ckpt" \
+      ${extra:+--cfg-options "$extra"} > "$OUT/$run/shape_acc.json"
+  fi
   [ -f "$OUT/$run/test.json" ] || python tools/test.py "${CFG[$run]}" "$ckpt" --work-dir "$OUT/$run" \
     --out "$OUT/$run/test.json" --cfg-options ${extra:+"$extra"} "${SCORER[@]}"
 done

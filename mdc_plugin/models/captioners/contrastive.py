@@ -33,8 +33,9 @@ class ContrastiveImageText(BaseModel):
 
     ``encode_image`` / ``encode_text`` return L2-normalised (B, D) features
     (the interface CaptionMetric's ``PluginModelScorer`` uses). ``predict``
-    fills ``pred_caption`` with the best-matching reference among the
-    batch's captions (retrieval as captioning), so the same evaluator runs.
+    fills ``pred_caption`` with the best-matching caption of the other
+    images in the batch (retrieval as captioning), so the same evaluator
+    runs.
     """
 
     def __init__(self, backbone: dict, tokenizer: dict, max_length: int,
@@ -123,15 +124,24 @@ class ContrastiveImageText(BaseModel):
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[DataSample]] = None
                 ) -> List[DataSample]:
-        """Pick each image's best caption among all captions in the batch."""
+        """Caption each image with the best-matching caption of the OTHER
+        images in the batch (its own references are left out, so the score
+        says whether retrieval found a caption that fits, not a copy)."""
         if not data_samples or 'gt_caption' not in data_samples[0]:
             raise ValueError('ContrastiveImageText.predict needs data samples '
                              'with gt_caption to retrieve from')
-        pool = []
-        for sample in data_samples:
+        pool, owner = [], []
+        for i, sample in enumerate(data_samples):
             refs = sample.gt_caption
-            pool.extend([refs] if isinstance(refs, str) else refs)
+            refs = [refs] if isinstance(refs, str) else list(refs)
+            pool.extend(refs)
+            owner.extend([i] * len(refs))
         sims = self.encode_image(inputs) @ self.encode_text(pool).t()
+        owner = torch.tensor(owner, device=sims.device)
+        own = owner[None, :] == torch.arange(len(sims),
+                                             device=sims.device)[:, None]
+        if len(data_samples) > 1:
+            sims = sims.masked_fill(own, float('-inf'))
         best = sims.argmax(1)
         for sample, idx, row in zip(data_samples, best.tolist(), sims):
             sample.pred_caption = pool[idx]
