@@ -113,10 +113,49 @@ def plot_steps(root: str, out: str) -> None:
     fig.savefig(out)
 
 
+def plot_examples(root: str, out: str, num: int = 6) -> None:
+    """Test images with the MDC, Cap and CLIP captions and a reference.
+
+    Reads the ``test.predictions.pkl`` files tools/test.py wrote in this
+    reproduction (our own outputs; never point this at foreign files).
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import mmengine
+    runs = [r for r in ('mdc', 'cap', 'clip')
+            if osp.exists(osp.join(root, r, 'test.predictions.pkl'))]
+    if not runs:
+        return
+    preds = {r: mmengine.load(osp.join(root, r, 'test.predictions.pkl'))
+             for r in runs}
+    cols = 3
+    rows = (num + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 4.4 * rows),
+                             dpi=110)
+    for i, ax in enumerate(axes.flat):
+        sample = preds[runs[0]][i]
+        ax.imshow(plt.imread(sample['img_path']))
+        ax.axis('off')
+        lines = [f'ref: {sample["gt_caption"][0]}'] + [
+            f'{r.upper()}: {preds[r][i]["pred_caption"]}' for r in runs]
+        ax.text(0, -0.03, '\n'.join(_wrap(line, 44) for line in lines),
+                transform=ax.transAxes, va='top', fontsize=7)
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.98, bottom=0.2,
+                        hspace=0.75, wspace=0.08)
+    fig.savefig(out)
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+    return '\n'.join(textwrap.wrap(text, width))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('root')
     parser.add_argument('--plot', help='save the steps plot here (PNG)')
+    parser.add_argument('--examples', help='save example captions (PNG)')
     args = parser.parse_args()
     print('## Pretraining comparison\n')
     print(comparison_table(args.root, RUNS))
@@ -126,6 +165,8 @@ def main() -> None:
     print(steps_table(args.root))
     if args.plot:
         plot_steps(args.root, args.plot)
+    if args.examples:
+        plot_examples(args.root, args.examples)
 
 
 if __name__ == '__main__':

@@ -57,4 +57,5 @@ done
 [ -f "$OUT/mdc/steps.json" ] || python tools/analysis/sampling_steps.py configs/mdc/vit-tiny_shapes.py \
   "$OUT/mdc/epoch_$EPOCHS.pth" --steps 15 8 4 2 1 --work-dir "$OUT/steps" --out "$OUT/mdc/steps.json"
 
-python tools/analysis/collect_results.py "$OUT" --plot docs/images/mdc_sampling_steps.png
+python tools/analysis/collect_results.py "$OUT" --plot docs/images/mdc_sampling_steps.png \
+  --examples docs/images/example_captions.png
