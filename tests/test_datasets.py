@@ -392,7 +392,6 @@ def test_cub_missing_label_names_image(tmp_path):
 
 def test_shapes_ordered_pair_label_option(tiny_shapes_root):
     from mdc_plugin.datasets import SyntheticShapesCaption
-    from mdc_plugin.datasets.shapes import SHAPES
     ds = SyntheticShapesCaption(tiny_shapes_root, split='val',
                                 num_images=TINY_SHAPES, label='shape_pair')
     assert len(ds.metainfo['classes']) == 16
