@@ -2,7 +2,7 @@
 # shapes pair classes: frozen ViT -> mean of patch tokens -> BatchNorm
 # (no affine) -> linear classifier. Give the pretraining checkpoint with
 #   python tools/train.py configs/benchmarks/linear-probe_vit-tiny_shapes.py \
-#       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/vit-tiny_shapes/epoch_12.pth
+#       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/vit-tiny_shapes/epoch_8.pth
 # The Pretrained init is strict in this plugin: a checkpoint without
 # `backbone.*` weights for every layer fails instead of probing a random net.
 _base_ = [
