@@ -50,8 +50,12 @@ done
 
 mkdir -p "$OUT/random"
 for pooling in mean cls; do
-  [ -f "$OUT/random/probe_$pooling.json" ] || python tools/linear_probe.py configs/mdc/vit-tiny_shapes.py \
-    --pooling $pooling --out "$OUT/random/probe_$pooling.json"
+  for seed in 0 1; do
+    [ -f "$OUT/random/probe_${pooling}_seed$seed.json" ] || python tools/linear_probe.py \
+      configs/mdc/vit-tiny_shapes.py --pooling $pooling --seed $seed \
+      --out "$OUT/random/probe_${pooling}_seed$seed.json"
+  done
+  cp "$OUT/random/probe_${pooling}_seed0.json" "$OUT/random/probe_$pooling.json"
 done
 
 [ -f "$OUT/mdc/steps.json" ] || python tools/analysis/sampling_steps.py configs/mdc/vit-tiny_shapes.py \
