@@ -27,6 +27,7 @@ ABLATION = [
     ('mdc_t-low', 't ~ U[0.001, 0.4] (light masking)'),
     ('mdc_t-high', 't ~ U[0.6, 1] (heavy masking)'),
     ('mdc_uniform', 't ~ U[0.001, 1], unweighted mean over masked tokens'),
+    ('mdc_clip5', 't ~ U[0.001, 1], gradient clipped at 5 instead of 1'),
 ]
 
 

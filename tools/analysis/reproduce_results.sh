@@ -15,11 +15,13 @@ declare -A CFG=(
   [mdc_t-low]=configs/mdc/vit-tiny_shapes.py
   [mdc_t-high]=configs/mdc/vit-tiny_shapes.py
   [mdc_uniform]=configs/mdc/vit-tiny_shapes.py
+  [mdc_clip5]=configs/mdc/vit-tiny_shapes.py
 )
 declare -A EXTRA=(
   [mdc_t-low]="model.head.t_range=(0.001,0.4)"
   [mdc_t-high]="model.head.t_range=(0.6,1.0)"
   [mdc_uniform]="model.head.loss_weighting=uniform"
+  [mdc_clip5]="optim_wrapper.clip_grad.max_norm=5.0"
 )
 CLIP_CKPT="$OUT/clip/epoch_$EPOCHS.pth"
 # Test-time scores: n-gram metrics plus CLIPScore / RefCLIPScore from the
@@ -29,7 +31,7 @@ SCORER=("test_evaluator.scores=[BLEU,ROUGE-L,CIDEr,CLIPScore,RefCLIPScore]"
         "+test_evaluator.clip_scorer.config=${CFG[clip]}"
         "+test_evaluator.clip_scorer.checkpoint=$CLIP_CKPT")
 
-for run in clip mdc cap mdc_t-low mdc_t-high mdc_uniform; do
+for run in clip mdc cap mdc_t-low mdc_t-high mdc_uniform mdc_clip5; do
   ckpt="$OUT/$run/epoch_$EPOCHS.pth"
   extra=${EXTRA[$run]:-}
   if [ ! -f "$ckpt" ]; then
