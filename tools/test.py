@@ -32,8 +32,9 @@ from mmengine.dist import is_main_process
 
 from mdc_plugin.utils import atomic_dump_json
 from mdc_plugin.utils.cli import (UnknownConfigKeyError, build_runner,
-                                  default_work_dir, merge_cfg_options,
-                                  prepare_cpu_distributed, set_local_rank)
+                                  default_work_dir, finish_distributed,
+                                  merge_cfg_options, prepare_cpu_distributed,
+                                  set_local_rank)
 from mdc_plugin.utils.dump_results import AtomicDumpResults
 
 
@@ -120,6 +121,7 @@ def main(argv=None) -> None:
                 metrics=to_jsonable(metrics),
                 predictions=preds), args.out)
         print(f'Metrics written to {args.out}')
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -30,8 +30,8 @@ from mmengine.logging import print_log
 
 from mdc_plugin.utils.cli import (UnknownConfigKeyError, accelerator_available,
                                   build_runner, default_work_dir,
-                                  merge_cfg_options, prepare_cpu_distributed,
-                                  set_local_rank)
+                                  finish_distributed, merge_cfg_options,
+                                  prepare_cpu_distributed, set_local_rank)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -171,6 +171,7 @@ def main(argv=None) -> None:
     prepare_cpu_distributed(cfg, args.launcher)
     runner = build_runner(cfg)
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -195,6 +195,20 @@ def prepare_cpu_distributed(cfg: Config, launcher: str) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
+def finish_distributed() -> None:
+    """Wait for every rank, then tear the process group down.
+
+    Without this a rank that finishes first can exit while gloo's
+    background threads still talk to the others; the interpreter then
+    aborts with ``terminate called without an active exception``.
+    Does nothing outside a distributed run.
+    """
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def build_runner(cfg: Config):
     """``Runner.from_cfg``, or ``RUNNERS.build`` if ``runner_type`` is set."""
     if 'runner_type' in cfg:
