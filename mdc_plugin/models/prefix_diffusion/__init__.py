@@ -1,0 +1,1 @@
+"""Prefix-diffusion: image-prefix continuous embedding diffusion captioning."""
