@@ -158,19 +158,25 @@ class CaptionTransformer(BaseModule):
     def forward(self, tokens: Tensor, memory: Optional[Tensor] = None,
                 memory_kv: Optional[List[KVCache]] = None,
                 self_mask: Optional[Tensor] = None, causal: bool = False,
-                past_kv: Optional[List[KVCache]] = None, start: int = 0
+                past_kv: Optional[List[KVCache]] = None, start: int = 0,
+                extra_embed: Optional[Tensor] = None
                 ) -> Tuple[Tensor, List[KVCache]]:
         """Token ids (B, L) -> hidden states (B, L, D) and the new KV cache.
 
         ``memory`` (B, N, C) or precomputed ``memory_kv`` feed the
         cross-attention. ``start`` is the position of ``tokens[:, 0]`` (for
-        incremental decoding with ``past_kv``).
+        incremental decoding with ``past_kv``). ``extra_embed`` (B, D) or
+        (B, L, D), e.g. a diffusion timestep embedding, is added to the
+        input embeddings.
         """
         length = tokens.shape[1]
         if start + length > self.max_length:
             raise ValueError(f'caption of {start + length} tokens exceeds '
                              f'max_length={self.max_length}')
         x = self.token_embed(tokens) + self.pos_embed[:, start:start + length]
+        if extra_embed is not None:
+            x = x + (extra_embed[:, None] if extra_embed.dim() == 2
+                     else extra_embed)
         if memory_kv is None and memory is not None:
             memory_kv = self.memory_kv(memory)
         new_cache = []
