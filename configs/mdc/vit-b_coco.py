@@ -2,6 +2,11 @@
 # decoder (CapPa's shape) on COCO Karpathy train, AdamW + warm-up + cosine,
 # grad clip 1.0. For GPUs:
 #   bash tools/dist_train.sh configs/mdc/vit-b_coco.py 8 --amp --amp-dtype bfloat16
+# Activation checkpointing (less memory, ~1 extra forward per step): for the
+# decoder set model.head.with_cp=True; for the backbone swap in the
+# plugin's VisionTransformer subclass (same weights and keys):
+#   --cfg-options model.backbone.type=CheckpointVisionTransformer \
+#       +model.backbone.with_cp=True +model.head.with_cp=True
 _base_ = [
     '../_base_/models/vit-b16_224px.py',
     '../_base_/datasets/coco_karpathy_caption.py',

@@ -279,6 +279,11 @@ class SafePretrainedInit(PretrainedInit):
     def __call__(self, module: nn.Module) -> None:
         owner = f'{type(module).__name__} init_cfg "Pretrained"'
         source = f'"{self.checkpoint}"'
+        if not self.checkpoint:
+            raise WeightsNotLoadedError(
+                f'{owner}: no checkpoint given (init_cfg.checkpoint is '
+                f'{self.checkpoint!r}); pass one, e.g. --cfg-options '
+                'model.backbone.init_cfg.checkpoint=PATH')
         print_log(
             f'load {self.prefix or "model"} from {self.checkpoint}',
             logger='current')
