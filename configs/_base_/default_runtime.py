@@ -8,7 +8,10 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='VisualizationHook', enable=False),
+    # Images with predicted + reference captions (classifiers: MMPretrain's
+    # drawing). Switch on: default_hooks.visualization.enable=True
+    visualization=dict(type='CaptionVisualizationHook', enable=False,
+                       interval=500),
 )
 
 env_cfg = dict(
@@ -16,6 +19,15 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'),
 )
+
+# NaN / inf loss guard (off by default: on GPU it costs one host sync per
+# iteration). It reports the iteration and every loss term, then either
+# stops before the backward pass ('stop': nothing updated or saved) or drops
+# that iteration's update ('skip', logged; raises after
+# max_consecutive_skips non-finite iterations in a row). Enable with
+#   custom_hooks = [dict(type='NonFiniteLossHook', action='stop')]
+# (append it to the config's existing custom_hooks list, if any).
+# See mdc_plugin/engine/hooks/nonfinite_loss_hook.py.
 
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)

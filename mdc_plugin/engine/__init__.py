@@ -1,2 +1,2 @@
-"""Engine extensions: hooks."""
-from . import hooks  # noqa: F401
+"""Engine extensions: hooks, FSDP wrap policy."""
+from . import fsdp, hooks  # noqa: F401

@@ -160,7 +160,8 @@ def prepare_cpu_distributed(cfg: Config, launcher: str) -> None:
     MMEngine's ``init_dist`` always calls ``torch.cuda.set_device`` and its
     DDP wrapper gets ``device_ids=[LOCAL_RANK]``; both fail on CPU. Here the
     process group is initialised directly (gloo unless the config names
-    another CPU backend) and ``model_wrapper_cfg.device_ids`` is set to None.
+    another CPU backend), ``model_wrapper_cfg.device_ids`` is set to None and
+    an FSDP strategy's ``model_wrapper.device_id`` defaults to 'cpu'.
     Does nothing when an accelerator is present or ``launcher`` is 'none'.
     """
     if launcher == 'none' or accelerator_available():
@@ -188,6 +189,11 @@ def prepare_cpu_distributed(cfg: Config, launcher: str) -> None:
             rank=int(os.environ['RANK']),
             world_size=int(os.environ['WORLD_SIZE']),
             **dist_cfg)
+    strategy = cfg.get('strategy')
+    if strategy is not None and 'FSDP' in str(strategy.get('type', '')):
+        # FSDPStrategy otherwise passes LOCAL_RANK as a CUDA device id.
+        fsdp_wrapper = strategy.setdefault('model_wrapper', ConfigDict())
+        fsdp_wrapper.setdefault('device_id', 'cpu')
     # Runner adds device_ids=[LOCAL_RANK] unless the config sets it.
     wrapper = cfg.get('model_wrapper_cfg') or dict(
         type='MMDistributedDataParallel', broadcast_buffers=False)

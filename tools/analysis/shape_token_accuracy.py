@@ -18,6 +18,7 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
+from mmengine.utils import track_iter_progress
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -66,7 +67,10 @@ def main() -> None:
     model.eval()
     dataset = DATASETS.build(cfg.val_dataloader.dataset)
     num = min(args.num, len(dataset))
-    batch = pseudo_collate([dataset[i] for i in range(num)])
+    # progress on stderr: stdout carries the JSON result
+    batch = pseudo_collate([
+        dataset[i] for i in track_iter_progress(range(num), file=sys.stderr)
+    ])
     data = model.data_preprocessor(batch, False)
     acc = shape_token_accuracy(model, data['data_samples'], data['inputs'])
     print(json.dumps(dict(config=args.config, checkpoint=args.checkpoint,

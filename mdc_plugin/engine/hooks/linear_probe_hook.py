@@ -4,7 +4,9 @@ After each validation epoch the hook extracts backbone features of a labelled
 train split and a labelled val split, fits a multinomial logistic regression
 (L-BFGS, weight decay picked on a held-out fifth of the train features) and
 adds the val accuracy to the validation metrics, so one training command
-shows whether the features learned something.
+shows whether the features learned something. ``pooling='attn'`` instead
+keeps every token and trains an attention-pooling probe on them (see
+``attention_probe``).
 """
 import copy
 from typing import Dict, List, Optional, Tuple
@@ -21,12 +23,16 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ...models.captioners.utils import image_tokens_from_backbone
+from .attention_probe import attention_probe_accuracy
 
-POOLINGS = ('cls', 'mean', 'cls+mean')
+POOLINGS = ('cls', 'mean', 'cls+mean', 'attn')
 
 
 def pool_tokens(tokens: Tensor, pooling: str) -> Tensor:
-    """(B, 1+N, C) tokens -> (B, C) or (B, 2C) features."""
+    """(B, 1+N, C) tokens -> (B, C) or (B, 2C) features; 'attn' keeps
+    all (B, 1+N, C) tokens for the attention probe."""
+    if pooling == 'attn':
+        return tokens
     if pooling == 'cls':
         return tokens[:, 0]
     if pooling == 'mean':
@@ -97,7 +103,13 @@ class LinearProbeHook(Hook):
             default to the runner's train / val dataloader datasets.
         pipeline: replaces the datasets' pipelines (load + pack, no
             augmentation); ``None`` keeps them.
-        pooling: 'cls', 'mean' (all tokens) or 'cls+mean'.
+        pooling: 'cls', 'mean' (all tokens), 'cls+mean' (L-BFGS linear
+            probe on the pooled vector), or 'attn': an attention-pooling
+            probe (one learned query over all tokens + LayerNorm + linear,
+            AdamW; lr, weight decay and epochs picked on a held-out fifth
+            of train).
+        probe_seed: seed of the attention probe's initialisation and
+            batch order (the other poolings are deterministic).
         interval: probe every ``interval`` validation epochs.
         batch_size / num_workers: feature extraction loader settings.
         prefix: metric key prefix.
@@ -113,7 +125,7 @@ class LinearProbeHook(Hook):
                  pipeline: Optional[List[dict]] = None,
                  pooling: str = 'mean', interval: int = 1,
                  batch_size: int = 128, num_workers: int = 0,
-                 prefix: str = 'probe') -> None:
+                 prefix: str = 'probe', probe_seed: int = 0) -> None:
         if pooling not in POOLINGS:
             raise ValueError(f'pooling={pooling!r} not one of {POOLINGS}')
         self.dataset_cfgs = dict(train=train_dataset, val=val_dataset)
@@ -123,6 +135,7 @@ class LinearProbeHook(Hook):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.prefix = prefix
+        self.probe_seed = probe_seed
         self._datasets = {}
         self._calls = 0
 
@@ -147,7 +160,8 @@ class LinearProbeHook(Hook):
 
     @torch.no_grad()
     def extract(self, model, split: str) -> Tuple[Tensor, Tensor]:
-        """Frozen features (N, D) and labels (N,) of one split."""
+        """Frozen features (N, D), or tokens (N, T, C) for 'attn', and
+        labels (N,) of one split."""
         dataset = self._dataset(split)
         loader = DataLoader(dataset, batch_size=self.batch_size,
                             num_workers=self.num_workers,
@@ -177,7 +191,11 @@ class LinearProbeHook(Hook):
         finally:
             model.train(was_training)
         num_classes = len(self._dataset('train').metainfo['classes'])
-        result = probe_accuracy(train, val, num_classes)
+        if self.pooling == 'attn':
+            result = attention_probe_accuracy(train, val, num_classes,
+                                              seed=self.probe_seed)
+        else:
+            result = probe_accuracy(train, val, num_classes)
         return {f'{self.prefix}/{k}': v for k, v in result.items()}
 
     def after_val_epoch(self, runner,

@@ -41,6 +41,28 @@ class ImageCaptioner(BaseModel):
         self.head = MODELS.build(head)
         self.predict_cfg = dict(predict_cfg or {})
 
+    @property
+    def _metainfo(self):
+        """Model-index entry read by ``mmpretrain.apis.inference_model``.
+
+        MMPretrain picks the inferencer from ``model._metainfo.results[i]
+        .task``; ``get_model`` sets ``_metainfo = None`` for models built
+        from a config, which made ``inference_model`` raise 'No available
+        inferencer'. Unless a real entry was set, this reports the
+        'Image Caption' task, so ``ImageCaptionInferencer`` is chosen.
+        """
+        meta = self.__dict__.get('_mdc_metainfo')
+        if meta is None:
+            from modelindex.models.Model import Model
+            from modelindex.models.Result import Result
+            meta = Model(name=type(self).__name__, results=[
+                Result(task='Image Caption', dataset='', metrics={})])
+        return meta
+
+    @_metainfo.setter
+    def _metainfo(self, value) -> None:
+        self.__dict__['_mdc_metainfo'] = value
+
     def extract_feat(self, inputs: Tensor) -> Tensor:
         """Images (B, 3, H, W) -> image tokens (B, N, C) for the head."""
         tokens = image_tokens_from_backbone(self.backbone(inputs),
@@ -53,7 +75,11 @@ class ImageCaptioner(BaseModel):
         """``'loss'`` -> dict of losses, ``'predict'`` -> DataSamples with
         ``pred_caption``, ``'tensor'`` -> image tokens (B, N, C)."""
         if mode == 'loss':
-            return self.head.loss(self.extract_feat(inputs), data_samples)
+            feats = self.extract_feat(inputs)
+            losses = self.head.loss(feats, data_samples)
+            # a neck may carry its own losses / log entries (VQ necks)
+            losses.update(getattr(feats, 'losses', None) or {})
+            return losses
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         if mode == 'tensor':
