@@ -423,3 +423,12 @@ def test_assert_state_dict_loaded(vit_ckpt):
         assert_state_dict_loaded(_vit(img_size=48), ckpt, 'backbone.')
     assert_state_dict_loaded(
         _vit(img_size=48), ckpt, 'backbone.', ignore_keys=['pos_embed'])
+
+
+@pytest.mark.parametrize('content', [b'hello world\n', b'\x13V$\x9b' * 64])
+def test_non_checkpoint_file_is_named(tmp_path, content):
+    bad = tmp_path / 'notes.pth'
+    bad.write_bytes(content)
+    with pytest.raises(RuntimeError, match='not a torch checkpoint') as err:
+        load_checkpoint_safely(str(bad))
+    assert 'notes.pth' in str(err.value)

@@ -120,6 +120,27 @@ class BaseCaptionDataset(BaseDataset):
             raise CorruptEntryError(f'{where}: missing field(s) {missing} in '
                            f'{entry!r:.300}')
 
+    @staticmethod
+    def require_str(entry: dict, key: str, where: str) -> str:
+        """``entry[key]`` if it is a non-empty str, else raise
+        :class:`CorruptEntryError` naming ``where`` (never skipped)."""
+        value = entry[key]
+        if not isinstance(value, str) or not value.strip():
+            raise CorruptEntryError(f'{where}: field {key!r} must be a '
+                                    f'non-empty str (a file name), got '
+                                    f'{value!r:.200}')
+        return value
+
+    @staticmethod
+    def check_image_id(image_id: Any, where: str) -> Any:
+        """Return ``image_id`` if it is an int or a str, else raise
+        :class:`CorruptEntryError` naming ``where``."""
+        if isinstance(image_id, bool) or not isinstance(image_id, (int, str)):
+            raise CorruptEntryError(f'{where}: image id must be an int or a '
+                                    f'str, got {type(image_id).__name__}: '
+                                    f'{image_id!r:.200}')
+        return image_id
+
     def get_captions(self, idx: int) -> List[str]:
         """All reference captions of sample ``idx`` (no pipeline)."""
         return list(self.get_data_info(idx)['gt_caption'])

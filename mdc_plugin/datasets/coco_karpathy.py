@@ -111,6 +111,7 @@ class COCOKarpathyCaption(BaseCaptionDataset):
         for idx, entry in enumerate(images):
             where = f'{self.ann_file}: images[{idx}]'
             self.require(entry, ['filename', 'sentences'], where)
+            self.require_str(entry, 'filename', where)
             if wanted is not None:
                 self.require(entry, ['split'], where)
                 if entry['split'] not in wanted:
@@ -118,6 +119,7 @@ class COCOKarpathyCaption(BaseCaptionDataset):
             image_id = entry.get('cocoid', entry.get('imgid'))
             if image_id is None:
                 image_id = image_id_from_path(entry['filename'])
+            self.check_image_id(image_id, where)
             where = f'{where} (image_id={image_id!r}, {entry["filename"]})'
             sentences = entry['sentences']
             if not isinstance(sentences, list):
@@ -127,7 +129,13 @@ class COCOKarpathyCaption(BaseCaptionDataset):
                 if isinstance(sent, dict) and 'raw' in sent:
                     raw.append(sent['raw'])
                 elif isinstance(sent, dict) and 'tokens' in sent:
-                    raw.append(' '.join(sent['tokens']))
+                    tokens = sent['tokens']
+                    if not isinstance(tokens, list) or not all(
+                            isinstance(t, str) for t in tokens):
+                        raise CorruptEntryError(
+                            f'{where}: sentence "tokens" must be a list of '
+                            f'str, got {tokens!r:.200}')
+                    raw.append(' '.join(tokens))
                 else:
                     raise CorruptEntryError(f'{where}: sentence {sent!r:.200} '
                                             'has no "raw" or "tokens"')
@@ -151,8 +159,9 @@ class COCOKarpathyCaption(BaseCaptionDataset):
         for idx, entry in enumerate(entries):
             where = f'{self.ann_file}: entry [{idx}]'
             self.require(entry, ['image', 'caption'], where)
-            image = entry['image']
-            image_id = entry.get('image_id', image_id_from_path(image))
+            image = self.require_str(entry, 'image', where)
+            image_id = self.check_image_id(
+                entry.get('image_id', image_id_from_path(image)), where)
             where = f'{where} (image={image!r}, image_id={image_id!r})'
             captions = clean_captions(entry['caption'], where)
             info = by_image.get(image)

@@ -173,8 +173,14 @@ class CUBCaption(BaseCaptionDataset):
             if not osp.isfile(cap_file):
                 self.corrupt(f'{where}: caption file not found: {cap_file}')
                 continue
-            with open(cap_file, encoding='utf-8') as f:
-                captions = clean_captions(f.read().splitlines(), cap_file)
+            try:
+                with open(cap_file, encoding='utf-8') as f:
+                    lines = f.read().splitlines()
+            except UnicodeDecodeError as e:
+                self.corrupt(f'{where}: caption file is not UTF-8 text: '
+                             f'{cap_file} ({e})')
+                continue
+            captions = clean_captions(lines, cap_file)
             if not captions:
                 self.corrupt(f'{where}: caption file is empty: {cap_file}')
                 continue

@@ -53,8 +53,17 @@ What is patched (on ``import mdc_plugin``; idempotent)
    replaced by :func:`atomic_save_checkpoint`: local files are written to a
    temp file in the same directory, flushed, fsync-ed and ``os.replace``-d
    over the target. Remote backends and ``pavi://`` use MMEngine's own code.
+   A temp file of the same target left by a job killed mid-write is deleted
+   before the next save of that target.
    ``CheckpointHook`` writes ``last_checkpoint`` only after the save
    returns, so it never points at a partial file.
+6. ``CheckpointHook`` writes that ``last_checkpoint`` pointer with a plain
+   ``open(path, 'w')``, which a kill can leave empty or truncated (then
+   ``--resume`` finds no checkpoint). The name ``open`` in
+   ``mmengine.hooks.checkpoint_hook`` is given :func:`_checkpoint_hook_open`,
+   which writes files named ``last_checkpoint`` through
+   :func:`~mdc_plugin.utils.atomic_io.atomic_write` and passes every other
+   call to the builtin ``open``.
 
 Related: :mod:`mdc_plugin.utils.weights` re-registers the ``'Pretrained'``
 weight initializer so that it loads through this module and fails loudly.
@@ -63,15 +72,18 @@ Plugin code (converters, inference) should call :func:`load_checkpoint_safely`.
 """
 import contextlib
 import functools
+import glob
 import os
 import os.path as osp
 import pickle
 import re
 import sys
+import zipfile
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
+import mmengine.hooks.checkpoint_hook as mme_ckpt_hook
 import mmengine.runner.checkpoint as mme_ckpt
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.logging import HistoryBuffer
@@ -222,9 +234,28 @@ def _history_buffer_guard(filename: str) -> Iterator[None]:
                 f'statistics_methods {planted} are not HistoryBuffer methods')
 
 
+def _check_torch_file(filename: str) -> None:
+    """Fail clearly on files that are not torch checkpoints at all.
+
+    ``torch.save`` writes a zip archive (or, in the legacy format, a pickle,
+    whose first byte is the PROTO opcode 0x80); anything else is named here
+    instead of surfacing as a bare ``KeyError`` from the unpickler.
+    """
+    if zipfile.is_zipfile(filename):
+        return
+    with open(filename, 'rb') as f:
+        head = f.read(4)
+    if head[:1] != b'\x80':
+        raise RuntimeError(
+            f'Could not read checkpoint "{filename}" (truncated, or not a '
+            f'torch checkpoint?): neither a complete zip archive nor a '
+            f'pickle (starts with {head!r})')
+
+
 def _safe_torch_load(filename: str, map_location: Any = None) -> Any:
     """Weights-only ``torch.load`` of a local file, with clear refusals."""
     _register_safe_globals()
+    _check_torch_file(filename)
     unsafe = _static_unsafe_globals(filename)
     if unsafe:
         raise UnsafeCheckpointError(filename, unsafe)
@@ -235,7 +266,8 @@ def _safe_torch_load(filename: str, map_location: Any = None) -> Any:
         except pickle.UnpicklingError as err:
             raise UnsafeCheckpointError(filename, _refused_from_error(err),
                                         _unpickler_detail(err)) from err
-        except RuntimeError as err:
+        except (RuntimeError, EOFError, OSError, KeyError, ValueError,
+                UnicodeDecodeError) as err:
             raise RuntimeError(
                 f'Could not read checkpoint "{filename}" (truncated, or not '
                 f'a torch checkpoint?): {err}') from err
@@ -305,6 +337,20 @@ def _is_local_target(filename: str, file_client_args: Optional[dict],
     return isinstance(backend, LocalBackend)
 
 
+def _remove_stale_temps(path: str) -> None:
+    """Delete temp files an earlier, killed atomic write of ``path`` left.
+
+    :func:`~mdc_plugin.utils.atomic_io.atomic_write` names its temp file
+    ``.<name>.<random>.tmp`` next to ``path``; a SIGKILL mid-write leaves
+    it behind. Only this target's temp files are touched.
+    """
+    dirname, name = osp.split(osp.abspath(path))
+    pattern = osp.join(glob.escape(dirname), f'.{glob.escape(name)}.*.tmp')
+    for stale in glob.glob(pattern):
+        with contextlib.suppress(OSError):
+            os.remove(stale)
+
+
 def atomic_save_checkpoint(checkpoint: dict,
                            filename: str,
                            file_client_args: Optional[dict] = None,
@@ -321,6 +367,7 @@ def atomic_save_checkpoint(checkpoint: dict,
             filename,
             file_client_args=file_client_args,
             backend_args=backend_args)
+    _remove_stale_temps(filename)
     with atomic_write(filename, 'wb') as f:
         torch.save(checkpoint, f)
 
@@ -331,6 +378,14 @@ atomic_save_checkpoint._mdc_original = _ORIG_SAVE_CHECKPOINT
 _SAVE_CHECKPOINT_OWNERS = ('mmengine.runner.checkpoint', 'mmengine.runner',
                            'mmengine.runner.runner',
                            'mmengine._strategy.deepspeed')
+
+
+def _checkpoint_hook_open(file, mode: str = 'r', *args, **kwargs):
+    """``open`` as seen by ``CheckpointHook``: atomic ``last_checkpoint``."""
+    if mode == 'w' and osp.basename(os.fspath(file)) == 'last_checkpoint':
+        _remove_stale_temps(os.fspath(file))
+        return atomic_write(file, 'w', encoding='utf-8')
+    return open(file, mode, *args, **kwargs)
 
 
 def apply_patches() -> None:
@@ -352,6 +407,7 @@ def apply_patches() -> None:
         if (module is not None and getattr(module, 'save_checkpoint', None)
                 is _ORIG_SAVE_CHECKPOINT):
             module.save_checkpoint = atomic_save_checkpoint
+    mme_ckpt_hook.open = _checkpoint_hook_open
 
 
 apply_patches()

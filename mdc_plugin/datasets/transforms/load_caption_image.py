@@ -34,6 +34,8 @@ def to_uint8_bgr(img: np.ndarray, to_rgb: bool = False) -> np.ndarray:
         img = img[:, :, None]
     if img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4):
         raise ValueError(f'unsupported image shape {img.shape}')
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f'image has zero size {img.shape[:2]}')
     if img.shape[2] in (2, 4):  # drop alpha
         img = img[:, :, :img.shape[2] - 1]
     if img.dtype != np.uint8:
@@ -136,7 +138,11 @@ class LoadCaptionImage(LoadImageFromFile):
             if 'img' in results:
                 # Already loaded (e.g. by MMPretrain's inferencers): only
                 # normalise the layout.
-                results['img'] = to_uint8_bgr(results['img'])
+                try:
+                    results['img'] = to_uint8_bgr(results['img'])
+                except ValueError as e:
+                    raise ImageLoadError(
+                        f'LoadCaptionImage: in-memory image: {e}') from e
                 results['img_shape'] = results['img'].shape[:2]
                 results.setdefault('ori_shape', results['img'].shape[:2])
                 return results

@@ -133,19 +133,24 @@ class MaskedDiffusionCaptionHead(BaseCaptionHead):
         ids = torch.full((batch, length), tok.mask_id, device=device)
         ids[:, 0] = tok.bos_id
         memory_kv = self.decoder.memory_kv(image_tokens)
-        forbidden = self.forbidden_mask(device)
+        # Additive (V,) bias: -inf on ids that must never be emitted.
+        bias = torch.zeros(self.vocab_size, device=device).masked_fill(
+            self.forbidden_mask(device), float('-inf'))
         trace = []
         for count in counts:
             hidden, _ = self.decoder(ids, memory_kv=memory_kv)
-            logits = self.logits(hidden).float()
-            logits[..., forbidden] = float('-inf')
+            # Every row has the same number M of masked positions (each step
+            # commits `count` per row): project only those (B, M) to the
+            # vocabulary, which dominates the step for large vocabularies.
+            positions = (ids == tok.mask_id).nonzero()[:, 1].view(batch, -1)
+            hidden = hidden.gather(1, positions[..., None].expand(
+                -1, -1, hidden.shape[-1]))
+            logits = self.logits(hidden).float() + bias
             pred, conf = self._propose(logits, cfg['temperature'])
-            is_masked = ids == tok.mask_id
             if cfg['remasking'] == 'random':
                 conf = torch.rand_like(conf)
-            conf = conf.masked_fill(~is_masked, float('-inf'))
-            chosen = conf.topk(count, dim=-1).indices
-            ids.scatter_(1, chosen, pred.gather(1, chosen))
+            top = conf.topk(count, dim=-1).indices
+            ids.scatter_(1, positions.gather(1, top), pred.gather(1, top))
             if return_trace:
                 trace.append(ids.clone())
         return (ids, trace) if return_trace else ids
