@@ -4,10 +4,16 @@
         gpu] [--rounds 15] [--out docs/results_data/benchmarks/cpu.json]
         [--profile]
 
-Every head is an entry of :data:`CASES` (MDC, AR, and the D3PM / Prefix
-heads once their classes are registered); all of them get the same
-backbone (the tiny ViT of ``configs/mdc/vit-tiny_shapes.py``), the same
-initial backbone weights and the same batch. Ratios are measured side by
+Every head is an entry of :data:`CASES` (MDC, AR, D3PM, Prefix); all of
+them get the same backbone (the tiny ViT of ``configs/mdc/vit-tiny_shapes.py``,
+65 tokens of width 192), the same initial backbone weights and the same
+batch. MDC and AR attend to the 65 tokens. D3PM (``MCDiffusionCaptioner``)
+quantises them with a frozen ``VQTokenizerNeck`` to 65 discrete codes and
+its head attends to their embeddings; as in MC-Diffusion the encoder and
+codebook are frozen (the codes are discrete, so no gradient could reach
+them anyway). Prefix (``PrefixDiffusionCaptioner``) mean-pools them in a
+frozen ``BackboneImageEncoder`` (no backbone backward, by design) and maps
+the 192-d embedding to 4 prefix vectors. Ratios are measured side by
 side in one process: every case is warmed up, then the timed repetitions
 of the cases are interleaved round by round and the per-round ratios are
 summarised by their median.
@@ -25,14 +31,17 @@ Sections:
 * ``sample``: captions/s of the heads' ``sample`` at caption length 32
   (untrained heads rebuilt with ``max_length=32``; eos is forbidden so that
   every caption has the full length and greedy AR decoding cannot stop
-  early), MDC at 4, 8, 16 and 31 (= length - 1, one token per step) steps
-  and AR greedy with its key/value cache. Image tokens are computed once;
-  the backbone is not timed. One table per tokenizer (the shapes
-  vocabulary, 33 ids, and CLIP BPE, 49,410 ids as in the COCO config) and
-  batch size.
+  early), MDC at 4, 8, 16 and 31 (= length - 1, one token per step) steps,
+  AR greedy with its key/value cache, D3PM at T = 100 and skipped
+  schedules, with and without guidance (a doubled batch), and Prefix at
+  its configured steps with n = 1 and n = 5 candidates (reranking by the
+  contrastive scorer included). Image tokens (and D3PM's codes, Prefix's
+  pooled embedding) are computed once; the backbone is not timed. One
+  table per tokenizer (the shapes vocabulary, 33 ids, and CLIP BPE, 49,410
+  ids as in the COCO config) and batch size.
 * ``quality``: CIDEr (``CaptionMetric``) on the embedded val split of the
-  trained checkpoints at their own caption length (16), MDC per step count
-  and AR greedy.
+  trained checkpoints at their own caption length (16), MDC per step count,
+  AR greedy and D3PM per step count (its own VQ encoder, 64 codes).
 * ``data``: share of step time spent waiting for data in a short real
   ``tools/train.py`` run of ``configs/mdc/vit-tiny_shapes.py``
   (``data_time / time`` of MMEngine's logs).
@@ -42,16 +51,18 @@ Sections:
 """
 import argparse
 import contextlib
+import copy
 import json
 import os
 import os.path as osp
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -79,9 +90,15 @@ BF16_PEAK_TFLOPS = {'H200': 989.0, 'H100': 989.0, 'A100': 312.0,
 class HeadCase:
     """One caption head in the benchmark.
 
-    ``config`` builds the training model; ``checkpoint`` is its trained
-    weights (quality section); ``decoders`` maps a label to keyword
-    arguments of ``head.sample`` (``steps`` for diffusion heads).
+    ``config`` is the head's own config; ``shared`` rewrites its ``model``
+    onto the shared backbone (None: the config already uses it);
+    ``checkpoint`` is the trained weights of ``config`` (a file, or a
+    directory whose latest ``epoch_*.pth`` is used; quality section);
+    ``decoders`` maps a label to keyword arguments of the sampler (see
+    :func:`sampling_fns`); ``quality_decoders`` (default ``decoders``) the
+    ones scored on the checkpoint; ``kind`` what the head reads:
+    ``'tokens'`` (B, N, C) image tokens, ``'codes'`` (B, N) VQ codes or
+    ``'prefix'`` a pooled (B, C) embedding.
     """
 
     name: str
@@ -89,10 +106,68 @@ class HeadCase:
     config: Optional[str]
     checkpoint: Optional[str]
     decoders: Dict[str, dict] = field(default_factory=dict)
+    kind: str = 'tokens'
+    shared: Optional[Callable[[Config], dict]] = None
+    quality_decoders: Optional[Dict[str, dict]] = None
 
     def registered(self) -> bool:
         return MODELS.get(self.head_type) is not None
 
+
+def shared_backbone() -> Tuple[dict, int, int]:
+    """The benchmark's backbone config, its width and its token count."""
+    cfg = load_cfg(MDC_CONFIG)
+    backbone = copy.deepcopy(cfg.model.backbone)
+    tokens = (backbone.img_size // backbone.patch_size)**2 + 1  # + cls
+    return backbone, cfg.backbone_dims, tokens
+
+
+def mdc_decoder() -> dict:
+    """Decoder shape of the MDC head (the AR head has the same)."""
+    head = load_cfg(MDC_CONFIG).model.head
+    return dict(embed_dims=head.embed_dims, num_layers=head.num_layers,
+                num_heads=head.num_heads)
+
+
+def d3pm_shared(cfg: Config) -> dict:
+    """MC-Diffusion on the shared backbone: frozen ViT -> frozen learned
+    VQ codebook over all 65 tokens -> D3PM head with MDC's decoder shape
+    and the config's guidance (train-time condition masking on)."""
+    backbone, dims, tokens = shared_backbone()
+    model = copy.deepcopy(cfg.model)
+    model.backbone = dict(backbone,
+                          frozen_stages=backbone.arch['num_layers'])
+    model.neck = dict(type='VQTokenizerNeck', source='learned',
+                      in_dims=dims, num_codes=cfg.vq_codes,
+                      code_dims=cfg.vq_code_dims, num_prefix_tokens=0,
+                      num_tokens=tokens, frozen=True)
+    model.head.update(condition_length=tokens, **mdc_decoder())
+    if not model.head.get('guidance'):
+        raise ValueError(f'{cfg.filename}: the D3PM case needs a head with '
+                         'guidance (train-time condition masking)')
+    return model
+
+
+def prefix_shared(cfg: Config) -> dict:
+    """Prefix-diffusion on the shared backbone: frozen ViT mean-pooled to
+    one 192-d embedding -> mapper -> diffusion head (encoder recomputed
+    every step: no embedding cache); n = 1 in training."""
+    backbone, dims, _ = shared_backbone()
+    model = copy.deepcopy(cfg.model)
+    model.encoder = dict(type='BackboneImageEncoder', backbone=backbone,
+                         embed_dims=dims, pool='mean')
+    model.mapper.in_dims = dims
+    model.update(num_candidates=1, scorer=None, keep_candidates=False,
+                 cache_embeddings=False)
+    return model
+
+
+D3PM_STEPS = (100, 50, 25, 10)
+GUIDANCE_SCALE = 3.0
+D3PM_QUALITY = {f'steps={s}': dict(steps=s, scale=1.0) for s in D3PM_STEPS}
+D3PM_DECODERS = dict(D3PM_QUALITY, **{
+    f'steps={s} guided': dict(steps=s, scale=GUIDANCE_SCALE)
+    for s in D3PM_STEPS})
 
 CASES: List[HeadCase] = [
     HeadCase('MDC', 'MaskedDiffusionCaptionHead', MDC_CONFIG,
@@ -102,13 +177,20 @@ CASES: List[HeadCase] = [
              'configs/baselines/cap_vit-tiny_shapes.py',
              'work_dirs/results/cap/epoch_8.pth',
              {'greedy+kv': dict(temperature=0.0)}),
-    # Issues #5 / #6. Their models do not fit the shared-backbone cases yet
-    # (D3PM: frozen stage-1 VQ encoder + neck, needs its checkpoint; Prefix:
-    # frozen CLIP encoder + mapper): add a config here once they take the
-    # tiny ViT of MDC_CONFIG.
-    HeadCase('D3PM', 'D3PMCaptionHead', None, None,
-             {'T=100': dict(steps=100), 'T=100/skip10': dict(steps=10)}),
-    HeadCase('Prefix', 'PrefixDiffusionHead', None, None, {}),
+    # Issue #5: D3PM mask-and-replace head; guidance (MCS) doubles the
+    # batch whenever scale != 1. Quality: the trained MCS model with its
+    # own frozen VQ encoder (64 codes), at scale 1.
+    HeadCase('D3PM', 'D3PMCaptionHead',
+             'configs/mc_diffusion/mcs_vit-tiny-vq_shapes.py',
+             'work_dirs/mc_diffusion/mcs', D3PM_DECODERS, kind='codes',
+             shared=d3pm_shared, quality_decoders=D3PM_QUALITY),
+    # Issue #6: continuous embedding diffusion on an image prefix; n > 1
+    # candidates are reranked by the config's contrastive scorer.
+    HeadCase('Prefix', 'PrefixDiffusionHead',
+             'configs/prefix_diffusion/clip-tiny_shapes.py', None,
+             {'steps=20 n=1': dict(steps=20, n=1),
+              'steps=20 n=5 rerank': dict(steps=20, n=5)},
+             kind='prefix', shared=prefix_shared),
 ]
 
 
@@ -126,11 +208,32 @@ def load_cfg(path: str) -> Config:
     return Config.fromfile(osp.join(ROOT, path))
 
 
-def build_model(case: HeadCase, seed: int = 0) -> torch.nn.Module:
-    """The case's training model; the same seed gives the same backbone."""
+def model_cfg(case: HeadCase) -> dict:
+    """The case's model config on the shared backbone."""
+    cfg = load_cfg(case.config)
+    return case.shared(cfg) if case.shared else copy.deepcopy(cfg.model)
+
+
+def build_model(case: HeadCase, seed: int = 0,
+                cfg: Optional[dict] = None) -> torch.nn.Module:
+    """The case's training model; the same seed gives the same backbone
+    (it is the first module with parameters every model builds)."""
     torch.manual_seed(seed)
-    model = MODELS.build(load_cfg(case.config).model)
+    model = MODELS.build(cfg if cfg is not None else model_cfg(case))
     return model.to(device())
+
+
+def latest_checkpoint(path: str) -> Optional[str]:
+    """``path`` if a file, else its highest ``epoch_N.pth`` (None if none).
+    """
+    full = osp.join(ROOT, path)
+    if osp.isfile(full):
+        return path
+    if not osp.isdir(full):
+        return None
+    epochs = [(int(m.group(1)), name) for name in os.listdir(full)
+              for m in [re.fullmatch(r'epoch_(\d+)\.pth', name)] if m]
+    return osp.join(path, max(epochs)[1]) if epochs else None
 
 
 def train_batch(batch_size: int) -> dict:
@@ -159,10 +262,13 @@ def build_optim(model: torch.nn.Module, cfg_path: str):
     return build_optim_wrapper(model, load_cfg(cfg_path).optim_wrapper)
 
 
-def active_cases(progress_log: List[str]) -> List[HeadCase]:
+def active_cases(progress_log: List[str],
+                 selected: Optional[List[str]] = None) -> List[HeadCase]:
     """Cases whose head is registered and configured; others are noted."""
     cases = []
     for case in CASES:
+        if selected and case.name not in selected:
+            continue
         if not case.registered():
             progress_log.append(f'{case.name}: not yet benchmarked '
                                 f'({case.head_type} is not registered)')
@@ -275,32 +381,111 @@ def bench_memory(cases, args, progress) -> dict:
 
 
 # ------------------------------------------------------------------ sample
-def sample_head(case: HeadCase, length: int,
-                tokenizer: str = 'shapes') -> torch.nn.Module:
-    """An untrained head of ``case`` with caption length ``length`` and a
-    tokenizer of :data:`SAMPLE_TOKENIZERS`."""
-    head_cfg = load_cfg(case.config).model.head
-    head_cfg.max_length = length
-    head_cfg.tokenizer = SAMPLE_TOKENIZERS[tokenizer]
-    torch.manual_seed(0)
-    head = MODELS.build(head_cfg).to(device()).eval()
-    # Forbid eos so every caption runs to the full length (an untrained AR
-    # head would otherwise stop at a random early eos).
-    base_mask = head.forbidden_mask
+def sample_model(case: HeadCase, length: int,
+                 tokenizer: str = 'shapes') -> torch.nn.Module:
+    """The case's untrained shared-backbone model with caption length
+    ``length`` and a tokenizer of :data:`SAMPLE_TOKENIZERS`."""
+    cfg = model_cfg(case)
+    cfg.head.max_length = length
+    cfg.head.tokenizer = SAMPLE_TOKENIZERS[tokenizer]
+    model = build_model(case, cfg=cfg).eval()
+    head = model.head
+    if hasattr(head, 'forbidden_mask'):
+        # Forbid eos so every caption runs to the full length (an untrained
+        # AR head would otherwise stop at a random early eos). The
+        # diffusion heads denoise all positions whatever the ids.
+        base_mask = head.forbidden_mask
 
-    def forbidden_mask(dev, base_mask=base_mask, eos=head.tokenizer.eos_id):
-        mask = base_mask(dev)
-        mask[eos] = True
-        return mask
-    head.forbidden_mask = forbidden_mask
-    return head
+        def forbidden_mask(dev, base_mask=base_mask,
+                           eos=head.tokenizer.eos_id):
+            mask = base_mask(dev)
+            mask[eos] = True
+            return mask
+        head.forbidden_mask = forbidden_mask
+    return model
 
 
 SAMPLE_TOKENIZERS = dict(shapes=dict(type='ShapesTokenizer'),
                          clip=dict(type='CLIPBPETokenizer'))
 
 
-def bench_sample(cases, args, progress) -> dict:
+def rerank_scorer(case: HeadCase, notes: List[str]):
+    """The reranking scorer of the case's config (its trained weights when
+    they exist, else an untrained model of the same size: same cost)."""
+    from mdc_plugin.models.prefix_diffusion.rerank import build_scorer
+    cfg = copy.deepcopy(load_cfg(case.config).model.scorer)
+    ckpt = cfg.get('checkpoint')
+    if ckpt and not osp.isabs(ckpt):
+        ckpt = osp.join(ROOT, ckpt)
+    if ckpt and not osp.isfile(ckpt):
+        notes.append(f'{case.name}: rerank scorer checkpoint {ckpt} not '
+                     'found; timed with an untrained scorer of the same '
+                     'size')
+        ckpt = None
+    cfg.checkpoint = ckpt
+    with chdir(ROOT):
+        return build_scorer(cfg)
+
+
+def sampling_fns(case: HeadCase, model, tokens: torch.Tensor,
+                 images: torch.Tensor, tokenizer: str,
+                 notes: List[str]) -> Dict[str, Callable[[], torch.Tensor]]:
+    """Timed closures ``label -> () -> (B, L) ids`` of one case.
+
+    ``tokens``: (B, N, C) image tokens of the shared backbone; ``images``:
+    (B, 3, H, W) raw images (for reranking). What a closure times: MDC /
+    AR / D3PM ``head.sample`` on the precomputed tokens / codes; Prefix
+    the mapper and ``head.sample`` on the precomputed pooled embedding,
+    and for n > 1 also decoding to text, scoring every candidate against
+    its image (scorer image and text towers) and picking the best.
+    """
+    head, fns = model.head, {}
+    if case.kind == 'tokens':
+        cond = tokens
+    elif case.kind == 'codes':
+        with torch.no_grad():
+            cond = model.neck(tokens).codes  # (B, N) long
+    elif case.kind == 'prefix':
+        cond = tokens.mean(1)  # BackboneImageEncoder(pool='mean'): (B, C)
+    else:
+        raise ValueError(f'{case.name}: unknown kind {case.kind!r}')
+    scorer = None
+    for label, kwargs in case.decoders.items():
+        if case.kind != 'prefix':
+            fns[label] = (lambda kw=kwargs: head.sample(cond, **kw))
+            continue
+        kwargs = dict(kwargs)
+        n = kwargs.pop('n', 1)
+        if n > 1 and tokenizer != 'shapes':
+            notes.append(f'{case.name} {label}: skipped with the '
+                         f'{tokenizer} tokenizer (the rerank scorer reads '
+                         'the shapes vocabulary)')
+            continue
+        if n > 1 and scorer is None:
+            scorer = rerank_scorer(case, notes)
+        fns[label] = (lambda kw=kwargs, n=n, sc=scorer: prefix_sample(
+            model, cond, images, n, sc, kw))
+    return fns
+
+
+def prefix_sample(model, embed: torch.Tensor, images: torch.Tensor, n: int,
+                  scorer, kwargs: dict) -> torch.Tensor:
+    """Prefix-diffusion captioning of (B, C) embeddings with n candidates
+    per image, reranked when n > 1: -> (B, L) ids of the chosen ones."""
+    from mdc_plugin.models.prefix_diffusion.rerank import (candidate_scores,
+                                                           rerank)
+    prefix = model.mapper(embed).repeat_interleave(n, dim=0)
+    ids = model.head.sample(prefix, **kwargs)
+    if n == 1:
+        return ids
+    captions = model.head.decode(ids)
+    scores = candidate_scores(scorer, images, captions, n)
+    rerank(scores, captions)
+    best = scores.argmax(1)
+    return ids.view(len(embed), n, -1)[torch.arange(len(embed)), best]
+
+
+def bench_sample(cases, args, progress, notes) -> dict:
     """One table per (tokenizer, batch size)."""
     tables = {}
     for name in args.sample_tokenizers:
@@ -308,27 +493,44 @@ def bench_sample(cases, args, progress) -> dict:
                  else args.clip_sample_batch_sizes)
         for bsz in sizes:
             tables[f'{name}/batch{bsz}'] = bench_sample_batch(
-                cases, args, progress, bsz, name)
+                cases, args, progress, bsz, name, notes)
     return tables
 
 
-def bench_sample_batch(cases, args, progress, batch_size: int,
-                       tokenizer: str) -> dict:
-    batch = train_batch(batch_size)
+def image_tokens(batch: dict, case: HeadCase) -> torch.Tensor:
+    """(B, N, C) tokens of the shared backbone (the MDC model's)."""
     torch.manual_seed(0)
-    encoder = build_model(cases[0]).eval()
+    encoder = build_model(case).eval()
     with torch.no_grad():
         data = encoder.data_preprocessor(batch, False)
-        tokens = encoder.extract_feat(data['inputs'])
-    fns = {}
+        return encoder.extract_feat(data['inputs'])
+
+
+def raw_batch_images(batch: dict) -> torch.Tensor:
+    """The loader's raw (B, 3, H, W) images as floats (scorer input)."""
+    inputs = batch['inputs']
+    if isinstance(inputs, (list, tuple)):
+        inputs = torch.stack(list(inputs))
+    return inputs.float().to(device())
+
+
+def bench_sample_batch(cases, args, progress, batch_size: int,
+                       tokenizer: str, notes: List[str]) -> dict:
+    batch = train_batch(batch_size)
+    mdc = next(c for c in CASES if c.name == 'MDC')
+    tokens = image_tokens(batch, mdc)
+    images = raw_batch_images(batch)
+    fns, vocab = {}, None
     for case in cases:
-        head = sample_head(case, SAMPLE_LENGTH, tokenizer)
-        for label, kwargs in case.decoders.items():
+        model = sample_model(case, SAMPLE_LENGTH, tokenizer)
+        vocab = model.head.vocab_size
+        for label, fn in sampling_fns(case, model, tokens, images,
+                                      tokenizer, notes).items():
             with torch.no_grad():
                 for _ in range(args.warmup):
-                    head.sample(tokens, **kwargs)
+                    fn()
             key = f'{case.name} {label}'
-            fns[key] = sampling_timer(key, head, kwargs, tokens)
+            fns[key] = sampling_timer(key, fn, tokens.shape[0])
     samples = interleave(fns, args.rounds, progress,
                          f'sampling, {tokenizer}, batch {batch_size}')
     result = {k: dict(captions_per_s=statistics.median(v), rounds=v)
@@ -339,23 +541,25 @@ def bench_sample_batch(cases, args, progress, batch_size: int,
             result[key]['ratio_vs_AR'] = median_ratio(samples[key],
                                                       samples[ar])
     return dict(caption_length=SAMPLE_LENGTH, batch=tokens.shape[0],
-                tokenizer=tokenizer, vocab_size=head.vocab_size,
+                tokenizer=tokenizer, vocab_size=vocab,
                 image_tokens=list(tokens.shape), cases=result)
 
 
-def sampling_timer(key: str, head, kwargs: dict,
-                   tokens: torch.Tensor) -> Callable[[], float]:
-    """A closure timing ``head.sample(tokens)``; returns captions/s."""
+def sampling_timer(key: str, fn: Callable[[], torch.Tensor],
+                   batch: int) -> Callable[[], float]:
+    """A closure timing ``fn()`` (-> (B, L) ids); returns captions/s."""
     def run() -> float:
         sync()
         start = time.perf_counter()
         with torch.no_grad():
-            ids = head.sample(tokens, **kwargs)
+            ids = fn()
         sync()
         seconds = time.perf_counter() - start
-        if ids.shape[1] != SAMPLE_LENGTH:
-            raise RuntimeError(f'{key}: sampled {ids.shape[1]} tokens')
-        return tokens.shape[0] / seconds
+        if tuple(ids.shape) != (batch, SAMPLE_LENGTH):
+            raise RuntimeError(f'{key}: sampled ids of shape '
+                               f'{tuple(ids.shape)}, expected '
+                               f'({batch}, {SAMPLE_LENGTH})')
+        return batch / seconds
     return run
 
 
@@ -380,40 +584,49 @@ def evaluate(model, loader, kwargs: dict) -> dict:
                 BLEU_4=100 * metrics['caption/BLEU-4'])
 
 
-def bench_quality(cases, args, progress) -> dict:
-    result = {}
-    todo = [(c, label, kw) for c in cases if c.checkpoint
-            for label, kw in c.decoders.items()
-            if not (c.name == 'MDC' and kw['steps'] == SAMPLE_LENGTH - 1)]
-    task = progress.add_task('quality', total=len(todo) + 1)
-    loaders = {}
+def bench_quality(cases, args, progress, notes) -> dict:
+    """CIDEr on the val split of each case's trained checkpoint (its own
+    config and encoder, not the shared backbone)."""
+    result, todo = {}, []
     for case in cases:
-        if not case.checkpoint:
-            continue
+        ckpt = latest_checkpoint(case.checkpoint) if case.checkpoint \
+            else None
+        if case.checkpoint and ckpt is None:
+            notes.append(f'{case.name}: no checkpoint at {case.checkpoint}; '
+                         'quality not measured')
+        if ckpt:
+            todo.append((case, ckpt))
+    task = progress.add_task('quality', total=sum(
+        len(c.quality_decoders or c.decoders) for c, _ in todo))
+    checkpoints = {}
+    for case, ckpt in todo:
         cfg = load_cfg(case.config)
         with chdir(ROOT):
             loader = Runner.build_dataloader(
                 dict(cfg.val_dataloader, num_workers=0,
                      persistent_workers=False), seed=0)
-        model = build_model(case)
-        load_checkpoint(model, osp.join(ROOT, case.checkpoint),
-                        map_location='cpu', logger='silent')
-        decoders = dict(case.decoders)
+        model = build_model(case, cfg=copy.deepcopy(cfg.model))
+        load_checkpoint(model, osp.join(ROOT, ckpt), map_location='cpu',
+                        logger='silent')
+        checkpoints[case.name] = ckpt
+        decoders = dict(case.quality_decoders or case.decoders)
         if case.name == 'MDC':
             # At the trained length (16) one token per step is 15 steps.
             length = model.head.max_length
             decoders.pop(f'steps={SAMPLE_LENGTH - 1}', None)
             decoders[f'steps={length - 1} (=L-1)'] = dict(steps=length - 1)
         for label, kwargs in decoders.items():
+            torch.manual_seed(0)  # stochastic samplers (D3PM) repeatable
             result[f'{case.name} {label}'] = evaluate(model, loader, kwargs)
             progress.advance(task)
-        loaders[case.name] = loader
-    mdc = {k: v for k, v in result.items() if k.startswith('MDC ')}
-    ref = next((v for k, v in mdc.items() if '(=L-1)' in k), None)
-    if ref:
-        for value in mdc.values():
-            value['CIDEr_vs_L-1'] = value['CIDEr'] / ref['CIDEr']
-    return dict(split='val', caption_length=16, cases=result)
+    for name, ref_key in (('MDC', '(=L-1)'), ('D3PM', 'steps=100')):
+        rows = {k: v for k, v in result.items() if k.startswith(name + ' ')}
+        ref = next((v for k, v in rows.items() if ref_key in k), None)
+        if ref:
+            for value in rows.values():
+                value['CIDEr_vs_ref'] = value['CIDEr'] / ref['CIDEr']
+    return dict(split='val', caption_length=16, checkpoints=checkpoints,
+                cases=result)
 
 
 # -------------------------------------------------------------------- data
@@ -523,17 +736,20 @@ def profile(cases, args) -> None:
         print(f'== {case.name} train step ==')
         print(prof.key_averages().table(sort_by='self_cpu_time_total',
                                         row_limit=15))
-        head = sample_head(case, SAMPLE_LENGTH)
-        with torch.no_grad():
-            tokens = model.extract_feat(
-                model.data_preprocessor(batch, False)['inputs'])
-        kwargs = next(iter(case.decoders.values()))
+        model = sample_model(case, SAMPLE_LENGTH)
+        mdc = next(c for c in CASES if c.name == 'MDC')
+        tokens = image_tokens(batch, mdc)
+        images = raw_batch_images(batch)
+        label, fn = next(iter(sampling_fns(case, model, tokens, images,
+                                           'shapes', []).items()))
         for bsz in args.sample_batch_sizes:
+            sub = sampling_fns(case, model, tokens[:bsz], images[:bsz],
+                               'shapes', [])[label]
             with torch.no_grad():
-                head.sample(tokens[:bsz], **kwargs)
+                sub()
                 with tprofile(activities=[ProfilerActivity.CPU]) as prof:
-                    head.sample(tokens[:bsz], **kwargs)
-            print(f'== {case.name} sample {kwargs}, batch {bsz} ==')
+                    sub()
+            print(f'== {case.name} sample {label}, batch {bsz} ==')
             print(prof.key_averages().table(sort_by='self_cpu_time_total',
                                             row_limit=15))
 
@@ -553,12 +769,12 @@ def print_tables(results: dict) -> None:
         print(f'\nsampling at caption length {SAMPLE_LENGTH} ({key}, '
               f'vocabulary {table["vocab_size"]})')
         for key, row in table['cases'].items():
-            print(f'{key:<22}{row["captions_per_s"]:>10.1f} captions/s'
+            print(f'{key:<26}{row["captions_per_s"]:>10.1f} captions/s'
                   f'{row.get("ratio_vs_AR", 1.0):>8.2f}x AR')
     if 'quality' in results:
         print('\nquality on the val split (trained checkpoints, length 16)')
         for key, row in results['quality']['cases'].items():
-            print(f'{key:<22} CIDEr {row["CIDEr"]:6.1f}  BLEU-4 '
+            print(f'{key:<26} CIDEr {row["CIDEr"]:6.1f}  BLEU-4 '
                   f'{row["BLEU_4"]:5.1f}  {row["captions_per_s"]:7.1f} '
                   'captions/s')
     if 'data' in results:
@@ -579,6 +795,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                  'data', 'gpu'],
                         choices=['train', 'memory', 'sample', 'quality',
                                  'data', 'gpu'])
+    parser.add_argument('--cases', nargs='+', choices=[c.name for c in CASES],
+                        help='benchmark only these heads (default: all)')
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--sample-batch-sizes', type=int, nargs='+',
                         default=[1, 32])
@@ -614,26 +832,31 @@ def main(argv=None) -> dict:
         print(json.dumps(memory_probe(args.memory_probe, args.batch_size)))
         return {}
     notes: List[str] = []
-    cases = active_cases(notes)
+    cases = active_cases(notes, args.cases)
     if args.profile:
         profile(cases, args)
         return {}
     results: dict = dict(
         device=str(device()), torch=torch.__version__,
+        load_average_start=os.getloadavg(),
         threads=torch.get_num_threads(), batch_size=args.batch_size,
         rounds=args.rounds, steps_per_round=args.steps,
         command='python tools/benchmark.py ' + ' '.join(
             sys.argv[1:] if argv is None else argv))
-    sections = dict(train=bench_train, memory=bench_memory,
-                    sample=bench_sample, quality=bench_quality)
+    sections = dict(train=bench_train, memory=bench_memory)
     with Progress(transient=False) as progress:
         for name in args.sections:
             if name in sections:
                 results[name] = sections[name](cases, args, progress)
+            elif name == 'sample':
+                results[name] = bench_sample(cases, args, progress, notes)
+            elif name == 'quality':
+                results[name] = bench_quality(cases, args, progress, notes)
             elif name == 'data':
                 results[name] = bench_data(args, progress)
             elif name == 'gpu':
                 results[name] = bench_gpu(args, progress)
+    results['load_average_end'] = os.getloadavg()
     results['notes'] = notes
     print_tables(results)
     if args.out:

@@ -1,0 +1,91 @@
+"""tools/benchmark.py at tiny size: every caption head's cases run."""
+import importlib.util
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def bench():
+    spec = importlib.util.spec_from_file_location(
+        'mdc_benchmark', osp.join(ROOT, 'tools', 'benchmark.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    init_default_scope('mmpretrain')
+    return module
+
+
+def test_all_heads_train_and_sample(bench, tmp_path):
+    out = tmp_path / 'bench.json'
+    res = bench.main(['--sections', 'train', 'sample', '--batch-size', '2',
+                      '--rounds', '1', '--steps', '1', '--warmup', '0',
+                      '--sample-batch-sizes', '1', '--sample-tokenizers',
+                      'shapes', '--out', str(out)])
+    assert out.is_file()
+    assert set(res['train']) == {'MDC', 'AR', 'D3PM', 'Prefix'}
+    for name, row in res['train'].items():
+        assert row['samples_per_s'] > 0, name
+        assert ('ratio_vs_AR' in row) == (name != 'AR')
+    table = res['sample']['shapes/batch1']
+    assert table['batch'] == 1 and table['caption_length'] == 32
+    keys = set(table['cases'])
+    for steps in bench.D3PM_STEPS:
+        assert f'D3PM steps={steps}' in keys
+        assert f'D3PM steps={steps} guided' in keys
+    assert {'Prefix steps=20 n=1', 'Prefix steps=20 n=5 rerank',
+            'AR greedy+kv', 'MDC steps=8'} <= keys
+    assert not any('not yet benchmarked' in n for n in res['notes'])
+
+
+def test_shared_backbone_cases(bench):
+    """D3PM and Prefix read the same backbone output as MDC / AR, and
+    their frozen encoders get no gradient from a training step."""
+    batch = bench.train_batch(2)
+    cases = {c.name: c for c in bench.CASES}
+    _, dims, tokens = bench.shared_backbone()
+    assert (dims, tokens) == (192, 65)
+    mdc = bench.build_model(cases['MDC'])
+    d3pm = bench.build_model(cases['D3PM'])
+    prefix = bench.build_model(cases['Prefix'])
+    # same seed -> the same backbone weights in all three models
+    for other in (d3pm.backbone, prefix.encoder.backbone):
+        for a, b in zip(mdc.backbone.parameters(), other.parameters()):
+            assert torch.equal(a, b)
+    with torch.no_grad():
+        inputs = mdc.data_preprocessor(batch, False)['inputs']
+        feats = d3pm.extract_feat(inputs)
+    assert feats.codes.shape == (2, 65)
+    assert d3pm.head.guidance is not None and d3pm.head.guidance.p_cond > 0
+    assert d3pm.head.decoder is not None
+    for model, case in ((d3pm, cases['D3PM']), (prefix, cases['Prefix'])):
+        frozen = (model.backbone if case.name == 'D3PM'
+                  else model.encoder)
+        before = [p.clone() for p in frozen.parameters()]
+        head_before = [p.clone() for p in model.head.parameters()]
+        optim = bench.build_optim(model.train(), case.config)
+        model.train_step(batch, optim)
+        assert not any(p.requires_grad for p in frozen.parameters())
+        assert all(torch.equal(a, b)
+                   for a, b in zip(before, frozen.parameters()))
+        assert not all(torch.equal(a, b) for a, b in
+                       zip(head_before, model.head.parameters()))
+
+
+def test_latest_checkpoint(bench, tmp_path):
+    for name in ('epoch_3.pth', 'epoch_12.pth', 'epoch_x.pth', 'last.pth'):
+        (tmp_path / name).write_bytes(b'')
+    assert bench.latest_checkpoint(str(tmp_path)) == str(
+        tmp_path / 'epoch_12.pth')
+    assert bench.latest_checkpoint(str(tmp_path / 'epoch_3.pth')) == str(
+        tmp_path / 'epoch_3.pth')
+    assert bench.latest_checkpoint(str(tmp_path / 'missing')) is None
+
+
+def test_unknown_case_is_refused(bench, capsys):
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--cases', 'NoSuchHead'])
+    assert 'NoSuchHead' in capsys.readouterr().err
