@@ -5,7 +5,8 @@ plot for docs/results.md.
         --plot docs/images/mdc_sampling_steps.png > tables.md
 
 Reads, per run directory ``RUN`` under the results folder:
-``RUN/probe_mean.json`` and ``RUN/probe_cls.json`` (tools/linear_probe.py),
+``RUN/probe_mean.json``, ``RUN/probe_cls.json`` and ``RUN/probe_attn.json``
+(tools/linear_probe.py),
 ``RUN/test.json`` (tools/test.py --out) and, for the MDC run,
 ``RUN/steps.json`` (tools/analysis/sampling_steps.py) and, for caption
 models, ``RUN/shape_acc.json`` (tools/analysis/shape_token_accuracy.py).
@@ -21,6 +22,7 @@ RUNS = [
     ('cap', 'Cap (autoregressive)'),
     ('clip', 'CLIP-style contrastive'),
     ('random', 'random init (no pretraining)'),
+    ('supervised', 'reference: supervised on the probe label itself'),
 ]
 ABLATION = [
     ('mdc', 't ~ U[0.001, 1] (default)'),
@@ -62,13 +64,14 @@ def shape_acc(root: str, run: str) -> Optional[float]:
 def comparison_table(root: str, runs) -> str:
     lines = [
         '| pretraining | probe acc. (mean-pooled) | probe acc. (cls) | '
-        'shape-word acc. | BLEU-4 | CIDEr | CLIPScore | RefCLIPScore |',
-        '| --- | --- | --- | --- | --- | --- | --- | --- |'
+        'probe acc. (attn-pooled) | shape-word acc. | BLEU-4 | CIDEr | '
+        'CLIPScore | RefCLIPScore |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |'
     ]
     for run, label in runs:
-        lines.append('| {} | {} | {} | {} | {} | {} | {} | {} |'.format(
+        lines.append('| {} | {} | {} | {} | {} | {} | {} | {} | {} |'.format(
             label, fmt(probe(root, run, 'mean')), fmt(probe(root, run, 'cls')),
-            fmt(shape_acc(root, run)),
+            fmt(probe(root, run, 'attn')), fmt(shape_acc(root, run)),
             fmt(test_metric(root, run, 'caption/BLEU-4'), 100),
             fmt(test_metric(root, run, 'caption/CIDEr'), 100),
             fmt(test_metric(root, run, 'caption/CLIPScore'), 1, 3),

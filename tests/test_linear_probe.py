@@ -1,0 +1,122 @@
+"""The attention-pooling probe (``LinearProbeHook(pooling='attn')``)."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmpretrain.registry import MODELS
+
+from mdc_plugin.engine.hooks import LinearProbeHook
+from mdc_plugin.engine.hooks.attention_probe import (AttentionPoolProbe,
+                                                     attention_probe_accuracy,
+                                                     train_attention_probe)
+from mdc_plugin.engine.hooks.linear_probe_hook import (pool_tokens,
+                                                       probe_accuracy)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SMALL_GRID = dict(lrs=(3e-3, ), weight_decays=(1e-4, 0.1), epochs=(10, 40))
+
+
+def one_position_task(n: int, seed: int, tokens: int = 9, dims: int = 16,
+                      classes: int = 4):
+    """Tokens (n, T, C) whose label is carried by token 3 (+m_y) while
+    token 6 carries -m_y, so the mean over tokens holds no label
+    information; every position has a fixed embedding (as a ViT's tokens
+    do), so a query can find token 3."""
+    fixed = torch.Generator().manual_seed(123)
+    pos = 2 * torch.randn(tokens, dims, generator=fixed)
+    means = 2 * torch.randn(classes, dims, generator=fixed)
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, classes, (n, ), generator=gen)
+    x = torch.randn(n, tokens, dims, generator=gen) + pos
+    x[:, 3] += means[y]
+    x[:, 6] -= means[y]
+    return x, y
+
+
+def test_attention_probe_learns_what_mean_pooling_cannot():
+    train, val = one_position_task(400, 0), one_position_task(200, 1)
+    mean = probe_accuracy(
+        (pool_tokens(train[0], 'mean'), train[1]),
+        (pool_tokens(val[0], 'mean'), val[1]), 4)
+    attn = attention_probe_accuracy(train, val, 4, **SMALL_GRID)
+    assert mean['accuracy'] < 40  # chance is 25
+    assert attn['accuracy'] > 90
+    assert attn['lr'] == 3e-3 and attn['epochs'] in (10, 40)
+    assert attn['weight_decay'] in (1e-4, 0.1)
+
+
+def test_attention_probe_is_deterministic_under_a_seed():
+    x, y = one_position_task(128, 0)
+
+    def weights(seed):
+        model, _ = train_attention_probe(x, y, 4, 3e-3, 0.1, 3, seed=seed)
+        return torch.cat([p.flatten() for p in model.parameters()])
+
+    assert torch.equal(weights(0), weights(0))
+    assert not torch.equal(weights(0), weights(1))
+    train, val = (x, y), one_position_task(64, 1)
+    assert attention_probe_accuracy(train, val, 4, **SMALL_GRID) == \
+        attention_probe_accuracy(train, val, 4, **SMALL_GRID)
+
+
+def test_attention_probe_bad_input_is_named():
+    with pytest.raises(ValueError, match='num_heads=5 does not divide'):
+        AttentionPoolProbe(16, 4, num_heads=5)
+    x, y = one_position_task(16, 0)
+    with pytest.raises(ValueError, match=r'\(N, T, C\) token features'):
+        attention_probe_accuracy((x.mean(1), y), (x.mean(1), y), 4)
+    with pytest.raises(ValueError, match='pooling=.attn2. not one of'):
+        LinearProbeHook(pooling='attn2')
+
+
+def tiny_shapes_cfg(root: str) -> Config:
+    cfg = Config.fromfile(osp.join(REPO, 'configs/mdc/vit-tiny_shapes.py'))
+    for split in ('train', 'val'):
+        dataset = cfg[f'{split}_dataloader'].dataset
+        dataset.data_root = root
+        dataset.num_images = dict(train=24, val=8, test=8)
+    return cfg
+
+
+def test_hook_attention_probe_on_a_real_backbone(tiny_shapes_root):
+    cfg = tiny_shapes_cfg(tiny_shapes_root)
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    hook = LinearProbeHook(
+        train_dataset=cfg.train_dataloader.dataset,
+        val_dataset=cfg.val_dataloader.dataset,
+        pipeline=[dict(type='LoadCaptionImage'), dict(type='PackInputs')],
+        pooling='attn')
+    tokens, labels = hook.extract(model, 'val')
+    assert tokens.shape == (8, 1 + 64, 192) and labels.shape == (8, )
+    result = hook.probe(model)
+    assert 0 <= result['probe/accuracy'] <= 100
+    assert {'probe/lr', 'probe/weight_decay', 'probe/epochs'} <= set(result)
+    assert model.training  # restored after the probe
+
+
+@pytest.mark.slow
+def test_linear_probe_tool_attn(tmp_path, tiny_shapes_root):
+    cfg = tmp_path / 'tiny.py'
+    cfg.write_text(
+        f'_base_ = [{osp.join(REPO, "configs/mdc/vit-tiny_shapes.py")!r}]\n'
+        f'tiny = dict(data_root={tiny_shapes_root!r}, '
+        'num_images=dict(train=24, val=8, test=8))\n'
+        'train_dataloader = dict(dataset=tiny)\n'
+        'val_dataloader = dict(dataset=tiny)\n')
+    out = tmp_path / 'probe_attn.json'
+    proc = subprocess.run(
+        [sys.executable, 'tools/linear_probe.py', str(cfg), '--pooling',
+         'attn', '--out', str(out)], cwd=REPO, capture_output=True,
+        text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result['pooling'] == 'attn' and result['checkpoint'] == \
+        'random init'
+    assert 0 <= result['probe/accuracy'] <= 100
