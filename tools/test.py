@@ -121,6 +121,7 @@ def main(argv=None) -> None:
                 metrics=to_jsonable(metrics),
                 predictions=preds), args.out)
         print(f'Metrics written to {args.out}')
+    del runner  # DDP must go before its process group
     finish_distributed()
 
 

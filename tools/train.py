@@ -171,6 +171,7 @@ def main(argv=None) -> None:
     prepare_cpu_distributed(cfg, args.launcher)
     runner = build_runner(cfg)
     runner.train()
+    del runner  # DDP must go before its process group
     finish_distributed()
 
 

@@ -209,6 +209,8 @@ def finish_distributed() -> None:
     aborts with ``terminate called without an active exception``.
     Does nothing outside a distributed run.
     """
+    import gc
+    gc.collect()  # free DDP reducers before their process group
     dist = torch.distributed
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
