@@ -211,3 +211,29 @@ def make_cub(root: PathLike,
                 image_classes=image_classes, image_paths=image_paths,
                 is_train=is_train, test_classes=test,
                 trainval_classes=trainval)
+
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def write_tiny_shapes_config(path: PathLike, base: str, data_root: str,
+                             epochs: int = 2, batch_size: int = 8,
+                             val_interval: int = 1, extra: str = '') -> str:
+    """Write a child config of ``base`` (repo-relative or absolute) that
+    trains, validates and tests on the tiny shapes set under ``data_root``
+    (24/8/8 images, no loader workers, logging every iteration); ``extra``
+    is appended verbatim. Returns the path."""
+    text = f'''
+_base_ = [{osp.join(REPO, base)!r}]
+tiny = dict(data_root={data_root!r},
+            num_images=dict(train=24, val=8, test=8))
+loader = dict(batch_size={batch_size}, num_workers=0,
+              persistent_workers=False, dataset=tiny)
+train_dataloader = loader
+val_dataloader = loader
+test_dataloader = loader
+train_cfg = dict(max_epochs={epochs}, val_interval={val_interval})
+default_hooks = dict(logger=dict(interval=1))
+''' + extra
+    Path(path).write_text(text)
+    return str(path)

@@ -211,3 +211,24 @@ def test_argument_errors(mdc_ckpt, images, capsys):
                 '--config', MDC_CFG, '--checkpoint', mdc_ckpt] + extra)
         assert excinfo.value.code == 2
         assert extra[0] in capsys.readouterr().err
+
+
+def test_seed_repeats_a_sampled_default_caption(tmp_path, images):
+    """MC-Diffusion decodes at temperature 1 by default: the caption itself
+    is sampled, so --seed must cover it, not only the alternatives."""
+    config = osp.join(ROOT, 'configs', 'mc_diffusion',
+                      'mcs_vit-tiny-vq_shapes.py')
+    model = init_captioner(config, _save_fresh(config, tmp_path / 'mc.pth'),
+                           device='cpu')
+
+    def captions(seed):
+        return [r['caption'] for r in caption_images(
+            model, images, steps=4, seed=seed)]
+
+    assert captions(0) == captions(0)
+    unseeded = {tuple(captions(None)) for _ in range(3)}
+    assert len(unseeded) > 1  # really sampled: the seed is what repeats it
+    # alternatives work on a head whose features are not a tensor
+    result = caption_images(model, images[:1], steps=4, num_alternatives=2,
+                            temperature=0.5, seed=0)
+    assert len(result[0]['alternatives']) == 2

@@ -394,3 +394,36 @@ def test_probe_refuses_other_depth(tmp_path):
     clf = _probe_classifier(path)
     with pytest.raises(WeightsNotLoadedError):
         clf.init_weights()
+
+
+SHAPES_CONFIGS = [
+    c for c in CONFIGS if 'shapes' in c
+    # needs local encoder weights; tests/test_prefix_diffusion_e2e.py
+    and not c.startswith('configs/prefix_diffusion/')
+]
+
+
+@pytest.mark.parametrize('config', SHAPES_CONFIGS)
+def test_every_trainable_parameter_gets_a_gradient(config, tiny_shapes_root):
+    """What DDP needs (it does not look for unused parameters): one loss
+    step on a real batch gives every trainable parameter a gradient."""
+    from mmengine.dataset import pseudo_collate
+    from mmpretrain.registry import DATASETS, MODELS
+    init_default_scope('mmpretrain')
+    cfg = _cfg(config)
+    dataset_cfg = cfg.train_dataloader.dataset
+    dataset_cfg.data_root = tiny_shapes_root
+    dataset_cfg.num_images = dict(TINY_SHAPES)
+    dataset = DATASETS.build(dataset_cfg)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.train()
+    data = model.data_preprocessor(
+        pseudo_collate([dataset[i] for i in range(4)]), True)
+    loss, _ = model.parse_losses(model(**data, mode='loss'))
+    loss.backward()
+    trainable = {n: p for n, p in model.named_parameters()
+                 if p.requires_grad}
+    assert trainable, config
+    unused = sorted(n for n, p in trainable.items() if p.grad is None)
+    assert not unused, f'{config}: parameters without gradient {unused}'

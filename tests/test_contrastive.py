@@ -1,6 +1,7 @@
 """The contrastive baseline: InfoNCE learns, features are unit vectors,
 retrieval never returns the image's own references."""
 import numpy as np
+import pytest
 import torch
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -62,3 +63,15 @@ def test_retrieval_leaves_out_own_references():
         assert sample.pred_caption in CAPTIONS
         assert sample.pred_caption != own
         assert np.isfinite(sample.image_text_score)
+
+
+def test_batch_of_one_retrieves_from_the_previous_batch():
+    model = build().eval()
+    lone = samples(model)[:1]
+    with pytest.raises(ValueError, match='batch of one image'):
+        model.predict(torch.randn(1, 3, 32, 32), lone)
+    model.predict(torch.randn(3, 3, 32, 32), samples(model)[1:])
+    out = model.predict(torch.randn(1, 3, 32, 32), samples(model)[:1])
+    # never its own reference: only the previous batch's captions
+    assert out[0].pred_caption in CAPTIONS[1:]
+    assert np.isfinite(out[0].image_text_score)

@@ -1,4 +1,5 @@
 """The attention-pooling probe (``LinearProbeHook(pooling='attn')``)."""
+import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -6,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from fixtures_data import write_tiny_shapes_config
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
@@ -15,7 +17,10 @@ from mdc_plugin.engine.hooks.attention_probe import (AttentionPoolProbe,
                                                      attention_probe_accuracy,
                                                      train_attention_probe)
 from mdc_plugin.engine.hooks.linear_probe_hook import (pool_tokens,
-                                                       probe_accuracy)
+                                                       probe_accuracy,
+                                                       probe_hook_from_config)
+from mdc_plugin.utils.weights import (WeightsNotLoadedError,
+                                      load_backbone_weights)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SMALL_GRID = dict(lrs=(3e-3, ), weight_decays=(1e-4, 0.1), epochs=(10, 40))
@@ -103,13 +108,7 @@ def test_hook_attention_probe_on_a_real_backbone(tiny_shapes_root):
 
 @pytest.mark.slow
 def test_linear_probe_tool_attn(tmp_path, tiny_shapes_root):
-    cfg = tmp_path / 'tiny.py'
-    cfg.write_text(
-        f'_base_ = [{osp.join(REPO, "configs/mdc/vit-tiny_shapes.py")!r}]\n'
-        f'tiny = dict(data_root={tiny_shapes_root!r}, '
-        'num_images=dict(train=24, val=8, test=8))\n'
-        'train_dataloader = dict(dataset=tiny)\n'
-        'val_dataloader = dict(dataset=tiny)\n')
+    cfg = tiny_child_config(tmp_path, tiny_shapes_root)
     out = tmp_path / 'probe_attn.json'
     proc = subprocess.run(
         [sys.executable, 'tools/linear_probe.py', str(cfg), '--pooling',
@@ -120,3 +119,79 @@ def test_linear_probe_tool_attn(tmp_path, tiny_shapes_root):
     assert result['pooling'] == 'attn' and result['checkpoint'] == \
         'random init'
     assert 0 <= result['probe/accuracy'] <= 100
+
+
+def load_tool(relpath: str):
+    spec = importlib.util.spec_from_file_location(
+        osp.splitext(osp.basename(relpath))[0], osp.join(REPO, relpath))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny_child_config(tmp_path, root: str) -> str:
+    return write_tiny_shapes_config(tmp_path / 'tiny.py',
+                                    'configs/mdc/vit-tiny_shapes.py', root)
+
+
+def build_model(cfg_path: str, seed: int):
+    init_default_scope('mmpretrain')
+    torch.manual_seed(seed)
+    model = MODELS.build(Config.fromfile(cfg_path).model)
+    model.init_weights()
+    return model
+
+
+def test_load_backbone_weights_is_strict_and_complete(tmp_path,
+                                                      tiny_shapes_root):
+    cfg = tiny_child_config(tmp_path, tiny_shapes_root)
+    trained = build_model(cfg, seed=1)
+    ckpt = str(tmp_path / 'ckpt.pth')
+    torch.save({'state_dict': trained.state_dict()}, ckpt)
+    model = build_model(cfg, seed=0)
+    report = load_backbone_weights(model, ckpt)
+    assert report.complete
+    for key, value in trained.backbone.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[key], value), key
+    # The head is not touched.
+    assert not torch.equal(
+        next(model.head.parameters()), next(trained.head.parameters()))
+    # A checkpoint without backbone weights names the problem.
+    torch.save({'state_dict': trained.head.state_dict()}, ckpt)
+    with pytest.raises(WeightsNotLoadedError, match='prefix "backbone."'):
+        load_backbone_weights(model, ckpt)
+
+
+def test_layerwise_probe_last_block_matches_the_probe(tmp_path,
+                                                      tiny_shapes_root):
+    layerwise = load_tool('tools/analysis/layerwise_probe.py')
+    cfg = tiny_child_config(tmp_path, tiny_shapes_root)
+    trained = build_model(cfg, seed=1)
+    ckpt = str(tmp_path / 'ckpt.pth')
+    torch.save({'state_dict': trained.state_dict()}, ckpt)
+    out = tmp_path / 'layers.json'
+    result = layerwise.main([cfg, '--checkpoint', ckpt, '--out', str(out)])
+    assert json.loads(out.read_text()) == result
+    assert [r['layer'] for r in result['layers']] == list(range(6))
+    # The last block (after the ViT's final norm) is what the ordinary
+    # probe sees: same features, same fit, same numbers.
+    hook = probe_hook_from_config(Config.fromfile(cfg))
+    direct = hook.probe(trained)
+    last = result['layers'][-1]
+    for key in ('accuracy', 'train_accuracy', 'weight_decay'):
+        assert last[key] == direct[f'probe/{key}'], key
+    # The blocks' features really are different outputs.
+    trained.backbone.out_indices = [0, 5]
+    feats, _ = hook.extract_per_output(trained, 'val')
+    assert len(feats) == 2 and not torch.allclose(feats[0], feats[1])
+
+
+def test_layerwise_probe_bad_blocks_are_named(tmp_path, tiny_shapes_root):
+    layerwise = load_tool('tools/analysis/layerwise_probe.py')
+    model = build_model(tiny_child_config(tmp_path, tiny_shapes_root), 0)
+    with pytest.raises(ValueError, match=r'\[6\] out of range.*6 blocks'):
+        layerwise.select_blocks(model.backbone, [0, 6])
+    with pytest.raises(TypeError, match='no out_indices'):
+        layerwise.select_blocks(torch.nn.Linear(2, 2), None)
+    assert layerwise.select_blocks(model.backbone, [3, 1, 3]) == [1, 3]
+    assert model.backbone.out_indices == [1, 3]

@@ -7,26 +7,15 @@ import subprocess
 import sys
 
 import pytest
+from fixtures_data import write_tiny_shapes_config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def tiny_config(tmp_path, base: str, root: str, epochs: int = 2) -> str:
     """A child of ``base`` that trains on the tiny shapes set."""
-    text = f'''
-_base_ = [{osp.join(REPO, base)!r}]
-tiny = dict(data_root={root!r}, num_images=dict(train=24, val=8, test=8))
-loader = dict(batch_size=8, num_workers=0, persistent_workers=False,
-              dataset=tiny)
-train_dataloader = loader
-val_dataloader = loader
-test_dataloader = loader
-train_cfg = dict(max_epochs={epochs}, val_interval=1)
-default_hooks = dict(logger=dict(interval=1))
-'''
-    path = tmp_path / f'tiny_{osp.basename(base)}'
-    path.write_text(text)
-    return str(path)
+    return write_tiny_shapes_config(
+        tmp_path / f'tiny_{osp.basename(base)}', base, root, epochs=epochs)
 
 
 def run_tool(tool: str, *args: str, timeout: int = 600) -> str:

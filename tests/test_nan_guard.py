@@ -72,7 +72,7 @@ class _Messages(logging.Handler):
 
 
 def _runner(work_dir, bad_iters, action: Optional[str], bad=float('nan'),
-            **hook_kwargs):
+            accumulative_counts: int = 1, **hook_kwargs):
     hooks = [dict(type='WeightTraceHook')]
     if action is not None:
         hooks.insert(0, dict(type='NonFiniteLossHook', action=action,
@@ -83,6 +83,9 @@ def _runner(work_dir, bad_iters, action: Optional[str], bad=float('nan'),
         custom_hooks=hooks, val_cfg=None, val_dataloader=None,
         val_evaluator=None, experiment_name=f'nan_{osp.basename(work_dir)}')
     cfg['train_cfg'] = dict(by_epoch=True, max_epochs=2)
+    if accumulative_counts > 1:
+        cfg['optim_wrapper'] = dict(cfg['optim_wrapper'],
+                                    accumulative_counts=accumulative_counts)
     runner = Runner.from_cfg(cfg)
     handler = _Messages()
     runner.logger.addHandler(handler)
@@ -139,6 +142,18 @@ def test_consecutive_skips_limit(tmp_path):
                            action='skip', max_consecutive_skips=3)
     with pytest.raises(NonFiniteLossError, match='3 consecutive'):
         runner.train()
+
+
+def test_skip_refuses_gradient_accumulation(tmp_path):
+    runner, _, _ = _runner(tmp_path / 'accumulate', bad_iters=[],
+                           action='skip', accumulative_counts=2)
+    with pytest.raises(ValueError, match='accumulative_counts=2'):
+        runner.train()
+    # 'stop' needs no step bookkeeping and works with accumulation
+    runner, trace, _ = _runner(tmp_path / 'accumulate_stop', bad_iters=[],
+                               action='stop', accumulative_counts=2)
+    runner.train()
+    assert len(trace.weights) == 2 * ITERS_PER_EPOCH + 1
 
 
 @pytest.mark.parametrize('kwargs, match', [

@@ -2,6 +2,7 @@
 build-time errors, with the real config, tokenizer, scorer and checkpoint
 loader (the frozen encoder is a freshly initialised contrastive model
 saved to a temporary checkpoint)."""
+import math
 import os.path as osp
 
 import pytest
@@ -18,7 +19,7 @@ from mdc_plugin.models.prefix_diffusion import (NOISE_SCHEDULES,
                                                 noise_schedule, raw_images,
                                                 rerank, sampling_timesteps)
 from mdc_plugin.models.prefix_diffusion.rerank import candidate_scores
-from mdc_plugin.models.prefix_diffusion.schedules import linear_betas
+from mdc_plugin.models.prefix_diffusion.schedules import MAX_BETA, linear_betas
 from mdc_plugin.models.tokenizers import save_word_level_tokenizer
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -81,6 +82,28 @@ def test_truncated_linear_is_linear_shifted_by_0_01():
     assert betas[-1] == pytest.approx(0.03)
     # more noise than the plain linear schedule at every step
     assert torch.all(ab < noise_schedule('linear', 1000))
+
+
+@pytest.mark.parametrize('name,curve,truncated', [
+    ('cosine', lambda t: math.cos((t + 0.008) / 1.008 * math.pi / 2)**2,
+     False),
+    ('trunc_cosine', lambda t: math.cos((t + 0.1) / 1.1 * math.pi / 2)**2,
+     True),
+    ('sqrt', lambda t: 1 - math.sqrt(t + 1e-4), False),
+])
+def test_curve_schedules_follow_their_formula(name, curve, truncated):
+    """alpha_bar[t] == f((t+1)/T), renormalised by f(0) unless the schedule
+    is a truncated one; checked where no beta was clipped."""
+    steps = 1000
+    ab = noise_schedule(name, steps)
+    norm = 1.0 if truncated else curve(0)
+    expected = torch.tensor([curve((t + 1) / steps) / norm
+                             for t in range(steps)], dtype=torch.float64)
+    betas = 1 - torch.cat([ab[:1], ab[1:] / ab[:-1]])
+    unclipped = torch.cumprod(betas < MAX_BETA, 0).bool()
+    torch.testing.assert_close(ab[unclipped], expected[unclipped])
+    if truncated:  # the first step already removes about 2% of the signal
+        assert ab[0] == pytest.approx(0.979, abs=1e-3)
 
 
 def test_sampling_timesteps_skip_evenly():
@@ -286,3 +309,34 @@ def test_backbone_encoder_pools_an_mmpretrain_backbone(clip_ckpt):
     wrong = BackboneImageEncoder(backbone, embed_dims=256)
     with pytest.raises(ValueError, match='set embed_dims'):
         wrong(images)
+
+
+def test_coco_config_builds_and_captions_with_a_local_open_clip(tmp_path):
+    """The COCO config's mapper, head and reranker wired to an open_clip
+    tower of the same 512-d embedding (a 1-layer stand-in for ViT-B-32, its
+    random weights saved locally): builds and samples a caption."""
+    import json
+
+    import open_clip
+    arch = dict(open_clip.get_model_config('ViT-B-32'))
+    arch['vision_cfg'] = dict(arch['vision_cfg'], layers=1, width=64,
+                              head_width=32)
+    arch['text_cfg'] = dict(arch['text_cfg'], layers=1, width=64, heads=2)
+    (tmp_path / 'ViT-B-32-Stub.json').write_text(json.dumps(arch))
+    open_clip.add_model_config(str(tmp_path / 'ViT-B-32-Stub.json'))
+    torch.manual_seed(0)
+    weights = str(tmp_path / 'stub.pt')
+    torch.save(open_clip.create_model('ViT-B-32-Stub').state_dict(), weights)
+    cfg = Config.fromfile(COCO_CFG)
+    for part in ('encoder', 'scorer'):
+        cfg.model[part].update(model_name='ViT-B-32-Stub', checkpoint=weights)
+    cfg.model.head.sampler.steps = 2
+    cfg.model.num_candidates = 2
+    init_default_scope('mmpretrain')
+    model = MODELS.build(cfg.model).eval()
+    assert model.encoder.embed_dims == cfg.model.mapper.in_dims == 512
+    batch = model.data_preprocessor(
+        dict(inputs=[torch.randint(0, 255, (3, 224, 224), dtype=torch.uint8)],
+             data_samples=None), False)
+    out = model(batch['inputs'], None, mode='predict')
+    assert isinstance(out[0].pred_caption, str)

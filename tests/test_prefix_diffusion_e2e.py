@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import torch
+from fixtures_data import write_tiny_shapes_config
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
@@ -36,24 +37,15 @@ def test_embedded_config_trains_and_captions(tmp_path, tiny_shapes_root):
     clip = MODELS.build(Config.fromfile(CLIP_CFG).model)
     ckpt = str(tmp_path / 'clip.pth')
     torch.save({'state_dict': clip.state_dict()}, ckpt)
-    cfg = tmp_path / 'tiny.py'
-    cfg.write_text(f'''
-_base_ = [{osp.join(REPO, 'configs/prefix_diffusion/clip-tiny_shapes.py')!r}]
-tiny = dict(data_root={tiny_shapes_root!r},
-            num_images=dict(train=24, val=8, test=8))
-loader = dict(batch_size=8, num_workers=0, persistent_workers=False,
-              dataset=tiny)
-train_dataloader = loader
-val_dataloader = loader
-test_dataloader = loader
-train_cfg = dict(max_epochs=2, val_interval=2)
-default_hooks = dict(logger=dict(interval=1))
+    cfg = write_tiny_shapes_config(
+        tmp_path / 'tiny.py', 'configs/prefix_diffusion/clip-tiny_shapes.py',
+        tiny_shapes_root, epochs=2, val_interval=2, extra=f'''
 model = dict(encoder=dict(checkpoint={ckpt!r}),
              scorer=dict(checkpoint={ckpt!r}),
              head=dict(sampler=dict(steps=4)))
 ''')
     work = str(tmp_path / 'work')
-    out = run_tool('train.py', str(cfg), '--work-dir', work)
+    out = run_tool('train.py', cfg, '--work-dir', work)
     assert 'trainable of' in out
 
     # The frozen encoder is bit-identical to its source checkpoint after

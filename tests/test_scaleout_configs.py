@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 import torch
+from fixtures_data import write_tiny_shapes_config
 from mmengine.config import Config
 from mmengine.registry import FUNCTIONS, init_default_scope
 from mmpretrain.registry import MODELS, OPTIM_WRAPPERS
@@ -117,19 +118,10 @@ def test_fsdp_trains_on_two_cpu_processes(tmp_path, tiny_shapes_root):
     fsdp = _cfg('fsdp')
     strategy = fsdp.strategy.to_dict()
     strategy['model_wrapper'].pop('mixed_precision')  # fp32 on CPU
-    config = tmp_path / 'tiny_fsdp.py'
-    config.write_text(f'''
-_base_ = [{osp.join(MDC, 'vit-tiny_shapes.py')!r}]
-tiny = dict(data_root={tiny_shapes_root!r},
-            num_images=dict(train=24, val=8, test=8))
-loader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-              dataset=tiny)
-train_dataloader = loader
-val_dataloader = loader
-test_dataloader = loader
-train_cfg = dict(max_epochs=1, val_interval=1)
+    config = write_tiny_shapes_config(
+        tmp_path / 'tiny_fsdp.py', osp.join(MDC, 'vit-tiny_shapes.py'),
+        tiny_shapes_root, epochs=1, batch_size=4, extra=f'''
 custom_hooks = []
-default_hooks = dict(logger=dict(interval=1))
 runner_type = {fsdp.runner_type!r}
 strategy = {strategy!r}
 optim_wrapper = dict(type={fsdp.optim_wrapper.type!r})

@@ -606,8 +606,9 @@ def bench_quality(cases, args, progress, notes) -> dict:
                 dict(cfg.val_dataloader, num_workers=0,
                      persistent_workers=False), seed=0)
         model = build_model(case, cfg=copy.deepcopy(cfg.model))
+        # strict: quality numbers from a half-loaded model would mislead
         load_checkpoint(model, osp.join(ROOT, ckpt), map_location='cpu',
-                        logger='silent')
+                        strict=True, logger='silent')
         checkpoints[case.name] = ckpt
         decoders = dict(case.quality_decoders or case.decoders)
         if case.name == 'MDC':

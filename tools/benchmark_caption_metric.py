@@ -65,6 +65,7 @@ def main() -> None:
     from mdc_plugin.evaluation.functional import shared_meteor_scorer
     from mdc_plugin.evaluation.metrics import CaptionMetric
     from mdc_plugin.evaluation.synthetic import make_corpus
+    from mdc_plugin.utils.atomic_io import atomic_write
 
     refs, preds, _ = make_corpus(args.num_images, args.refs, seed=args.seed)
     samples = [dict(image_id=i, pred_caption=preds[i], gt_caption=refs[i])
@@ -115,7 +116,7 @@ def main() -> None:
     print(f'CaptionMetric (warm)  {warm:7.2f} s  ratio {coco / warm:.2f}x')
     print(f'CaptionMetric (cold)  {cold_s:7.2f} s  ratio {coco / cold_s:.2f}x')
     if args.out:
-        with open(args.out, 'w') as f:
+        with atomic_write(args.out, 'w') as f:
             json.dump(dict(num_images=args.num_images, refs=args.refs,
                            seed=args.seed, coco_s=coco_times,
                            warm_s=warm_times, cold_s=cold_s,

@@ -26,11 +26,11 @@ from mmengine.registry import init_default_scope
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mdc_plugin  # noqa: E402,F401
-from mdc_plugin.engine.hooks import LinearProbeHook  # noqa: E402
+from mdc_plugin.engine.hooks.linear_probe_hook import \
+    probe_hook_from_config  # noqa: E402
 from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
 from mdc_plugin.utils.cli import merge_cfg_options  # noqa: E402
-from mdc_plugin.utils.safe_checkpoint import load_checkpoint_safely  # noqa
-from mdc_plugin.utils.weights import assert_state_dict_loaded  # noqa: E402
+from mdc_plugin.utils.weights import load_backbone_weights  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -60,24 +60,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def probe_hook_from_config(cfg: Config, pooling=None,
-                           probe_seed: int = 0) -> LinearProbeHook:
-    """The config's LinearProbeHook (or a default one) with datasets taken
-    from its train/val dataloaders."""
-    hook_cfg = next(
-        (dict(h) for h in cfg.get('custom_hooks', [])
-         if h.get('type') == 'LinearProbeHook'),
-        dict(pipeline=[dict(type='LoadCaptionImage'),
-                       dict(type='PackInputs')]))
-    hook_cfg.pop('type', None)
-    hook_cfg.setdefault('train_dataset', cfg.train_dataloader.dataset)
-    hook_cfg.setdefault('val_dataset', cfg.val_dataloader.dataset)
-    if pooling:
-        hook_cfg['pooling'] = pooling
-    hook_cfg['probe_seed'] = probe_seed
-    return LinearProbeHook(**hook_cfg)
-
-
 def main() -> None:
     args = parse_args()
     cfg = Config.fromfile(args.config)
@@ -89,28 +71,14 @@ def main() -> None:
     model.init_weights()
     source = 'random init'
     if args.checkpoint:
-        checkpoint = load_checkpoint_safely(args.checkpoint)
         # Every backbone weight must load (missing or mismatched keys
         # raise); checkpoint keys the backbone lacks, such as the pooled
         # norm (ln2) of a classifier's avg_featmap ViT, are listed.
-        report = assert_state_dict_loaded(
-            model.backbone,
-            checkpoint,
-            prefix='backbone.',
-            owner='backbone',
-            source=args.checkpoint)
+        report = load_backbone_weights(model, args.checkpoint)
         if report.unexpected:
-            print(f'ignoring {len(report.unexpected)} checkpoint keys the '
+            print(f'ignored {len(report.unexpected)} checkpoint keys the '
                   f'backbone does not have: {sorted(report.unexpected)}',
                   file=sys.stderr)
-        state = checkpoint.get('state_dict', checkpoint)
-        model.backbone.load_state_dict(
-            {
-                k[len('backbone.'):]: v
-                for k, v in state.items() if k.startswith('backbone.')
-                and k[len('backbone.'):] not in report.unexpected
-            },
-            strict=True)
         source = args.checkpoint
     hook = probe_hook_from_config(cfg, args.pooling, args.probe_seed)
     start = time.time()

@@ -1,5 +1,6 @@
 # Linear probe (MMPretrain ImageClassifier) of a pretrained backbone on the
-# shapes pair classes: frozen ViT -> mean of patch tokens -> BatchNorm
+# shapes shape-set classes (which two shapes an image holds, 10 classes):
+# frozen ViT -> mean of patch tokens -> BatchNorm
 # (no affine) -> linear classifier. Give the pretraining checkpoint with
 #   python tools/train.py configs/benchmarks/linear-probe_vit-tiny_shapes.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/vit-tiny_shapes/epoch_8.pth

@@ -119,10 +119,15 @@ def _caption_head(model: nn.Module) -> nn.Module:
     head = getattr(model, 'head', None)
     if head is None or not hasattr(head, 'predict') or not hasattr(
             model, 'extract_feat'):
+        if type(model).__name__ == 'ContrastiveImageText':
+            why = 'it only retrieves reference captions'
+        else:
+            why = ('bare-image captioning is supported for ImageCaptioner '
+                   'and MCDiffusionCaptioner models, not this one yet (use '
+                   'tools/test.py, or tools/analysis/prefix_eval.py for '
+                   'Prefix-diffusion)')
         raise TypeError(
-            f'{type(model).__name__} cannot caption bare images (it needs an '
-            'ImageCaptioner with a caption head; ContrastiveImageText only '
-            'retrieves reference captions)')
+            f'{type(model).__name__} cannot caption bare images: {why}')
     return head
 
 
@@ -138,7 +143,8 @@ def caption_images(model: nn.Module,
 
     Each image goes through the config's test pipeline (image files are
     read by it, so a missing or corrupt file raises naming the file).
-    The caption is the head's default decoding (greedy for MDC and Cap);
+    The caption is the head's default decoding (greedy for MDC and Cap,
+    sampled for MC-Diffusion, whose configs decode at temperature 1);
     alternatives are drawn by sampling at ``temperature``.
 
     Args:
@@ -147,8 +153,8 @@ def caption_images(model: nn.Module,
         num_alternatives: stochastic samples per image, besides the caption.
         steps: denoising steps (heads with a ``steps`` option, i.e. MDC).
         temperature: sampling temperature of the alternatives (> 0).
-        seed: seed of the alternatives (None: not reseeded); the global
-            RNG state is restored afterwards.
+        seed: seed of the caption and the alternatives (None: not
+            reseeded); the global RNG state is restored afterwards.
         batch_size: images per forward pass.
 
     Returns:
@@ -187,17 +193,19 @@ def caption_images(model: nn.Module,
             [pipeline(_as_input(image)) for image in chunk])
         data = model.data_preprocessor(data, False)
         tokens = model.extract_feat(data['inputs'])
-        captions = head.predict(tokens, **overrides)
         alternatives: List[List[str]] = [[] for _ in chunk]
-        if num_alternatives:
-            with torch.random.fork_rng(devices=_rng_devices(tokens)):
-                if seed is not None:
-                    torch.manual_seed(seed + start)
-                for _ in range(num_alternatives):
-                    sampled = head.predict(
-                        tokens, **dict(overrides, temperature=temperature))
-                    for alts, caption in zip(alternatives, sampled):
-                        alts.append(caption)
+        # Seeded before the caption too: heads whose default decoding
+        # samples (MC-Diffusion, temperature 1) repeat under a seed.
+        with torch.random.fork_rng(devices=_rng_devices(model),
+                                   enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed + start)
+            captions = head.predict(tokens, **overrides)
+            for _ in range(num_alternatives):
+                sampled = head.predict(
+                    tokens, **dict(overrides, temperature=temperature))
+                for alts, caption in zip(alternatives, sampled):
+                    alts.append(caption)
         for i, (image, caption) in enumerate(zip(chunk, captions)):
             name = start + i if isinstance(image, np.ndarray) else \
                 os.fspath(image)
@@ -207,7 +215,7 @@ def caption_images(model: nn.Module,
     return results
 
 
-def _rng_devices(tensor: torch.Tensor) -> List[int]:
-    if tensor.is_cuda:
-        return [tensor.device.index or 0]
-    return []
+def _rng_devices(model: torch.nn.Module) -> List[int]:
+    """CUDA devices whose RNG ``fork_rng`` must save (the model's)."""
+    device = next(model.parameters()).device
+    return [device.index or 0] if device.type == 'cuda' else []

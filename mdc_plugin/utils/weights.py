@@ -39,7 +39,8 @@ from mmengine.runner.checkpoint import _IncompatibleKeys, _load_checkpoint
 __all__ = [
     'WeightsNotLoadedError', 'LoadReport', 'extract_state_dict',
     'suggest_prefix', 'assert_state_dict_loaded',
-    'load_state_dict_with_report', 'SafePretrainedInit'
+    'load_state_dict_with_report', 'load_backbone_weights',
+    'SafePretrainedInit'
 ]
 
 # BN's counter is recreated by BatchNorm when absent; never required.
@@ -316,3 +317,29 @@ class SafePretrainedInit(PretrainedInit):
                 level=logging.WARNING)
         if hasattr(module, '_params_init_info'):
             update_init_info(module, init_info=self._get_init_info())
+
+
+def load_backbone_weights(model: nn.Module, checkpoint_path: str,
+                          prefix: str = 'backbone.') -> LoadReport:
+    """Load ``model.backbone`` from a (pretraining) checkpoint, strictly.
+
+    Every backbone weight must be present with its shape (a checkpoint of
+    another architecture raises :class:`WeightsNotLoadedError`); checkpoint
+    keys the backbone lacks (e.g. the pooled norm of a classifier's ViT) are
+    returned in ``report.unexpected`` and skipped. The file goes through the
+    safe (allow-listed) loader.
+    """
+    from .safe_checkpoint import load_checkpoint_safely
+    checkpoint = load_checkpoint_safely(checkpoint_path)
+    report = assert_state_dict_loaded(
+        model.backbone,
+        checkpoint,
+        prefix=prefix,
+        owner='backbone',
+        source=checkpoint_path)
+    state = extract_state_dict(checkpoint, prefix, source=checkpoint_path)
+    model.backbone.load_state_dict(
+        {k: v
+         for k, v in state.items() if k not in report.unexpected},
+        strict=True)
+    return report

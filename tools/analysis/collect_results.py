@@ -9,7 +9,8 @@ Reads, per run directory ``RUN`` under the results folder:
 (tools/linear_probe.py),
 ``RUN/test.json`` (tools/test.py --out) and, for the MDC run,
 ``RUN/steps.json`` (tools/analysis/sampling_steps.py) and, for caption
-models, ``RUN/shape_acc.json`` (tools/analysis/shape_token_accuracy.py).
+models, ``RUN/shape_acc.json`` (tools/analysis/shape_token_accuracy.py),
+and ``RUN/probe_layers_{mean,attn}.json`` (tools/analysis/layerwise_probe.py).
 Missing files are shown as '-' so a partial reproduction still renders.
 """
 import argparse
@@ -30,6 +31,24 @@ ABLATION = [
     ('mdc_t-high', 't ~ U[0.6, 1] (heavy masking)'),
     ('mdc_uniform', 't ~ U[0.001, 1], unweighted mean over masked tokens'),
     ('mdc_clip5', 't ~ U[0.001, 1], gradient clipped at 5 instead of 1'),
+]
+
+LONGER = [
+    ('cap', 'Cap, 8 epochs'),
+    ('cap_16ep', 'Cap, 16 epochs'),
+    ('mdc_t-high', 'MDC t ~ U[0.6, 1], 8 epochs'),
+    ('mdc_t-high_16ep', 'MDC t ~ U[0.6, 1], 16 epochs'),
+    ('random', 'random init (no pretraining)'),
+]
+LAYERWISE = [
+    ('random', 'random init'),
+    ('supervised', 'supervised reference'),
+    ('cap', 'Cap'),
+    ('mdc', 'MDC, t ~ U[0.001, 1]'),
+    ('mdc_t-high', 'MDC, t ~ U[0.6, 1]'),
+    ('clip', 'CLIP-style'),
+    ('cap_16ep', 'Cap, 16 epochs'),
+    ('mdc_t-high_16ep', 'MDC t ~ U[0.6, 1], 16 epochs'),
 ]
 
 
@@ -91,6 +110,58 @@ def steps_table(root: str) -> str:
             fmt(row.get('caption/CIDEr'), 100),
             fmt(row.get('caption/ROUGE-L'), 100), row['captions_per_s']))
     return '\n'.join(lines)
+
+
+def layer_accuracies(root: str, run: str, pooling: str) -> Optional[list]:
+    result = load(osp.join(root, run, f'probe_layers_{pooling}.json'))
+    if result is None:
+        return None
+    return [(row['layer'], row['accuracy']) for row in result['layers']]
+
+
+def layerwise_table(root: str, pooling: str) -> str:
+    rows = [(label, layer_accuracies(root, run, pooling))
+            for run, label in LAYERWISE]
+    rows = [(label, acc) for label, acc in rows if acc]
+    if not rows:
+        return '(not run)'
+    blocks = [layer for layer, _ in rows[0][1]]
+    lines = ['| backbone | ' + ' | '.join(
+        f'block {b}' for b in blocks) + ' |',
+             '| --- |' + ' --- |' * len(blocks)]
+    for label, acc in rows:
+        by_block = dict(acc)
+        lines.append(f'| {label} | ' + ' | '.join(
+            fmt(by_block.get(b)) for b in blocks) + ' |')
+    return '\n'.join(lines)
+
+
+def plot_layers(root: str, out: str) -> None:
+    """Probe accuracy against ViT block, one panel per pooling."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    poolings = [p for p in ('mean', 'attn') if any(
+        layer_accuracies(root, run, p) for run, _ in LAYERWISE)]
+    if not poolings:
+        return
+    fig, axes = plt.subplots(1, len(poolings), figsize=(5 * len(poolings),
+                                                        3.6), dpi=120,
+                             squeeze=False)
+    for ax, pooling in zip(axes[0], poolings):
+        for run, label in LAYERWISE:
+            acc = layer_accuracies(root, run, pooling)
+            if acc:
+                style = '--' if run in ('random', 'supervised') else '-'
+                ax.plot(*zip(*acc), 'o' + style, label=label, markersize=4)
+        ax.set_xlabel('ViT block (5 = last, after the final norm)')
+        ax.set_ylabel('probe accuracy (%)')
+        ax.set_title(f'{pooling}-pooled probe per block (shapes val)')
+        ax.axhline(12.5, color='grey', lw=0.8, ls=':')
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc='upper left', bbox_to_anchor=(1, 1))
+    fig.tight_layout()
+    fig.savefig(out)
 
 
 def plot_steps(root: str, out: str) -> None:
@@ -160,17 +231,26 @@ def main() -> None:
     parser.add_argument('root')
     parser.add_argument('--plot', help='save the steps plot here (PNG)')
     parser.add_argument('--examples', help='save example captions (PNG)')
+    parser.add_argument('--layers-plot',
+                        help='save the layer-wise probe plot here (PNG)')
     args = parser.parse_args()
     print('## Pretraining comparison\n')
     print(comparison_table(args.root, RUNS))
     print('\n## Masking-ratio ablation\n')
     print(comparison_table(args.root, ABLATION))
+    print('\n## Longer training\n')
+    print(comparison_table(args.root, LONGER))
+    for pooling in ('mean', 'attn'):
+        print(f'\n## Layer-wise probe ({pooling}-pooled)\n')
+        print(layerwise_table(args.root, pooling))
     print('\n## MDC sampling steps\n')
     print(steps_table(args.root))
     if args.plot:
         plot_steps(args.root, args.plot)
     if args.examples:
         plot_examples(args.root, args.examples)
+    if args.layers_plot:
+        plot_layers(args.root, args.layers_plot)
 
 
 if __name__ == '__main__':

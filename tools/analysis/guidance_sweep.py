@@ -14,7 +14,10 @@ its first ``--num-images``) with ``model.predict(..., scale=S)``, and
 scores the captions with the plugin's ``CaptionMetric``: BLEU-4, CIDEr,
 ROUGE-L (references) and CLIPScore / RefCLIPScore from the image-text model
 given by ``--scorer-*`` (``PluginModelScorer``). Each (run, scale) starts
-from the same seed, so the runs see the same sampling noise.
+from the same seed, so within a run the scales see the same sampling noise;
+between an MCS and a CFG run the noise streams differ (MCS draws its
+condition masks from the same generator, CFG draws none), so compare runs
+over several seeds (``--seed``).
 """
 import argparse
 import os.path as osp
@@ -31,7 +34,8 @@ from mmengine.utils import ProgressBar
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 import mdc_plugin  # noqa: E402,F401
-from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
+from mdc_plugin.utils.atomic_io import (  # noqa: E402
+    atomic_dump_json, atomic_write)
 
 KEYS = ('BLEU-4', 'CIDEr', 'ROUGE-L', 'CLIPScore', 'RefCLIPScore')
 
@@ -182,7 +186,7 @@ def main() -> None:
     table = markdown(results)
     print(table)
     if args.table:
-        with open(args.table, 'w') as f:
+        with atomic_write(args.table, 'w') as f:
             f.write(table)
     if args.plot:
         plot(results, args.plot)

@@ -31,6 +31,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
 import mdc_plugin  # noqa: E402,F401
 from mdc_plugin.evaluation.metrics import CaptionMetric  # noqa: E402
 from mdc_plugin.models.prefix_diffusion import count_parameters  # noqa: E402
+from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 
 CLIP_CFG = 'configs/baselines/clip_vit-tiny_shapes.py'
@@ -203,11 +204,10 @@ def run_settings(settings: list, args: argparse.Namespace) -> None:
     for name, cfg, model, run in settings:
         path = osp.join(args.out_dir, f'{name}.json')
         result = evaluate(name, cfg, model, run, args)
-        with open(path, 'w') as f:
-            json.dump(result, f, indent=1)
+        atomic_dump_json(result, path, indent=1)
         summary[name] = result
-    with open(osp.join(args.out_dir, 'summary.json'), 'w') as f:
-        json.dump(dict(args=vars(args), results=summary), f, indent=1)
+    atomic_dump_json(dict(args=vars(args), results=summary),
+                     osp.join(args.out_dir, 'summary.json'), indent=1)
 
 
 if __name__ == '__main__':

@@ -2,7 +2,8 @@
 # Reproduce docs/results.md on the embedded shapes data (CPU).
 #   bash tools/analysis/reproduce_results.sh [OUT=work_dirs/results]
 # Every pretraining run uses the same backbone, data, schedule and seed; only
-# the objective (head) differs. Re-running skips finished steps.
+# the objective (head) differs. Re-running skips finished steps (every
+# output is written whole or not at all).
 set -euo pipefail
 OUT=${1:-work_dirs/results}
 EPOCHS=$(python -c "from mmengine import Config; print(Config.fromfile('configs/mdc/vit-tiny_shapes.py').train_cfg.max_epochs)")
@@ -44,7 +45,7 @@ for run in clip mdc cap mdc_t-low mdc_t-high mdc_uniform mdc_clip5; do
   done
   if [ "$run" != clip ] && [ ! -f "$OUT/$run/shape_acc.json" ]; then
     python tools/analysis/shape_token_accuracy.py "${CFG[$run]}" "$ckpt" \
-      ${extra:+--cfg-options "$extra"} > "$OUT/$run/shape_acc.json"
+      ${extra:+--cfg-options "$extra"} > "$OUT/$run/shape_acc.json.tmp" && mv "$OUT/$run/shape_acc.json.tmp" "$OUT/$run/shape_acc.json"
   fi
   [ -f "$OUT/$run/test.json" ] || python tools/test.py "${CFG[$run]}" "$ckpt" --work-dir "$OUT/$run" \
     --out "$OUT/$run/test.json" --cfg-options ${extra:+"$extra"} "${SCORER[@]}"
@@ -70,8 +71,40 @@ for pooling in mean cls attn; do
     --checkpoint "$OUT/supervised/epoch_$EPOCHS.pth" --pooling $pooling --out "$OUT/supervised/probe_$pooling.json"
 done
 
+# Longer training: Cap and heavy-masking MDC for twice the epochs (the
+# cosine schedule is stretched to match).
+LONG_EPOCHS=$((2 * EPOCHS))
+declare -A LONG=([cap_16ep]=cap [mdc_t-high_16ep]=mdc_t-high)
+for run in cap_16ep mdc_t-high_16ep; do
+  base=${LONG[$run]}; extra=${EXTRA[$base]:-}; ckpt="$OUT/$run/epoch_$LONG_EPOCHS.pth"
+  [ -f "$ckpt" ] || python tools/train.py "${CFG[$base]}" --work-dir "$OUT/$run" --cfg-options \
+    train_cfg.max_epochs=$LONG_EPOCHS train_cfg.val_interval=$LONG_EPOCHS param_scheduler.1.end=$LONG_EPOCHS $extra
+  for pooling in mean attn; do
+    [ -f "$OUT/$run/probe_$pooling.json" ] || python tools/linear_probe.py "${CFG[$base]}" \
+      --checkpoint "$ckpt" --pooling $pooling --out "$OUT/$run/probe_$pooling.json"
+  done
+  [ -f "$OUT/$run/shape_acc.json" ] || python tools/analysis/shape_token_accuracy.py "${CFG[$base]}" "$ckpt" \
+    ${extra:+--cfg-options "$extra"} > "$OUT/$run/shape_acc.json.tmp" && mv "$OUT/$run/shape_acc.json.tmp" "$OUT/$run/shape_acc.json"
+  [ -f "$OUT/$run/test.json" ] || python tools/test.py "${CFG[$base]}" "$ckpt" --work-dir "$OUT/$run" \
+    --out "$OUT/$run/test.json" --cfg-options ${extra:+"$extra"} "${SCORER[@]}"
+done
+
+# Layer-wise probes: the same probes on the output of every ViT block.
+declare -A FINAL=([supervised]="$OUT/supervised/epoch_$EPOCHS.pth"
+                  [cap_16ep]="$OUT/cap_16ep/epoch_$LONG_EPOCHS.pth"
+                  [mdc_t-high_16ep]="$OUT/mdc_t-high_16ep/epoch_$LONG_EPOCHS.pth")
+for pooling in mean attn; do
+  for run in random supervised cap mdc mdc_t-high clip cap_16ep mdc_t-high_16ep; do
+    ckpt=${FINAL[$run]:-$OUT/$run/epoch_$EPOCHS.pth}
+    [ "$run" = random ] && ckpt_arg=() || ckpt_arg=(--checkpoint "$ckpt")
+    [ -f "$OUT/$run/probe_layers_$pooling.json" ] || python tools/analysis/layerwise_probe.py \
+      configs/mdc/vit-tiny_shapes.py "${ckpt_arg[@]}" --pooling $pooling \
+      --out "$OUT/$run/probe_layers_$pooling.json"
+  done
+done
+
 [ -f "$OUT/mdc/steps.json" ] || python tools/analysis/sampling_steps.py configs/mdc/vit-tiny_shapes.py \
   "$OUT/mdc/epoch_$EPOCHS.pth" --steps 15 8 4 2 1 --work-dir "$OUT/steps" --out "$OUT/mdc/steps.json"
 
 python tools/analysis/collect_results.py "$OUT" --plot docs/images/mdc_sampling_steps.png \
-  --examples docs/images/example_captions.png
+  --examples docs/images/example_captions.png --layers-plot docs/images/layerwise_probe.png

@@ -159,27 +159,55 @@ class LinearProbeHook(Hook):
         return self._datasets[split]
 
     @torch.no_grad()
-    def extract(self, model, split: str) -> Tuple[Tensor, Tensor]:
-        """Frozen features (N, D), or tokens (N, T, C) for 'attn', and
-        labels (N,) of one split."""
+    def extract_per_output(self, model,
+                           split: str) -> Tuple[List[Tensor], Tensor]:
+        """Pooled features of every backbone output (one per entry of a
+        ViT's ``out_indices``): a list of (N, D) features, or (N, T, C)
+        tokens for 'attn', and the labels (N,) of one split."""
         dataset = self._dataset(split)
         loader = DataLoader(dataset, batch_size=self.batch_size,
                             num_workers=self.num_workers,
                             collate_fn=pseudo_collate)
-        feats, labels = [], []
+        name = type(model.backbone).__name__
+        feats, labels = None, []
         progress = ProgressBar(len(dataset))
         for batch in loader:
             data = model.data_preprocessor(batch, False)
-            tokens = image_tokens_from_backbone(
-                model.backbone(data['inputs']),
-                type(model.backbone).__name__)
-            feats.append(pool_tokens(tokens, self.pooling).float().cpu())
+            outputs = model.backbone(data['inputs'])
+            if not isinstance(outputs, (tuple, list)):
+                outputs = (outputs, )
+            pooled = [
+                pool_tokens(image_tokens_from_backbone(out, name),
+                            self.pooling).float().cpu() for out in outputs
+            ]
+            feats = [[] for _ in pooled] if feats is None else feats
+            for store, feat in zip(feats, pooled):
+                store.append(feat)
             labels.append(torch.stack(
                 [s.gt_label.reshape(-1)[0] for s in data['data_samples']]))
-            for _ in range(len(tokens)):
+            for _ in range(len(pooled[0])):
                 progress.update()
         print()
-        return torch.cat(feats), torch.cat(labels).long().cpu()
+        return ([torch.cat(store) for store in feats],
+                torch.cat(labels).long().cpu())
+
+    def extract(self, model, split: str) -> Tuple[Tensor, Tensor]:
+        """Frozen features (N, D), or tokens (N, T, C) for 'attn', of the
+        backbone's last output, and labels (N,) of one split."""
+        feats, labels = self.extract_per_output(model, split)
+        return feats[-1], labels
+
+    def fit(self, train: Tuple[Tensor, Tensor], val: Tuple[Tensor, Tensor],
+            num_classes: int) -> Dict[str, float]:
+        """Fit this hook's probe (linear or attention) on extracted
+        features and score it on ``val``; unprefixed metrics."""
+        if self.pooling == 'attn':
+            return attention_probe_accuracy(train, val, num_classes,
+                                            seed=self.probe_seed)
+        return probe_accuracy(train, val, num_classes)
+
+    def num_classes(self) -> int:
+        return len(self._dataset('train').metainfo['classes'])
 
     def probe(self, model) -> Dict[str, float]:
         """Extract both splits and fit; returns prefixed metrics."""
@@ -190,12 +218,7 @@ class LinearProbeHook(Hook):
                 model, 'val')
         finally:
             model.train(was_training)
-        num_classes = len(self._dataset('train').metainfo['classes'])
-        if self.pooling == 'attn':
-            result = attention_probe_accuracy(train, val, num_classes,
-                                              seed=self.probe_seed)
-        else:
-            result = probe_accuracy(train, val, num_classes)
+        result = self.fit(train, val, self.num_classes())
         return {f'{self.prefix}/{k}': v for k, v in result.items()}
 
     def after_val_epoch(self, runner,
@@ -214,3 +237,21 @@ class LinearProbeHook(Hook):
             metrics.update(result[0])
         for key, value in result[0].items():
             runner.message_hub.update_scalar(f'val/{key}', value)
+
+
+def probe_hook_from_config(cfg, pooling: Optional[str] = None,
+                           probe_seed: int = 0) -> LinearProbeHook:
+    """The config's LinearProbeHook (or a default one) with datasets taken
+    from its train/val dataloaders."""
+    hook_cfg = next(
+        (dict(h) for h in cfg.get('custom_hooks', [])
+         if h.get('type') == 'LinearProbeHook'),
+        dict(pipeline=[dict(type='LoadCaptionImage'),
+                       dict(type='PackInputs')]))
+    hook_cfg.pop('type', None)
+    hook_cfg.setdefault('train_dataset', cfg.train_dataloader.dataset)
+    hook_cfg.setdefault('val_dataset', cfg.val_dataloader.dataset)
+    if pooling:
+        hook_cfg['pooling'] = pooling
+    hook_cfg['probe_seed'] = probe_seed
+    return LinearProbeHook(**hook_cfg)

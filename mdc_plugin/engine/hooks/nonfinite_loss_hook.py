@@ -50,7 +50,8 @@ class NonFiniteLossHook(Hook):
             logs a warning.
         max_consecutive_skips: with ``'skip'``, raise after this many
             non-finite iterations in a row (a diverged run would otherwise
-            skip forever). ``None`` never stops.
+            skip forever). ``None`` never stops. 'skip' refuses gradient
+            accumulation (it would drop the accumulated gradients).
     """
 
     priority = 'VERY_HIGH'
@@ -78,6 +79,14 @@ class NonFiniteLossHook(Hook):
         if not getattr(model.parse_losses, '_nonfinite_guard', False):
             model.parse_losses = self._guard_parse_losses(model.parse_losses)
         optim = runner.optim_wrapper
+        accumulate = getattr(optim, '_accumulative_counts', 1)
+        if self.action == 'skip' and accumulate > 1:
+            # Skipping would drop the gradients already accumulated from
+            # earlier micro-batches and shift later step boundaries.
+            raise ValueError(
+                "NonFiniteLossHook(action='skip') does not support gradient "
+                f'accumulation (optim_wrapper.accumulative_counts='
+                f"{accumulate}); use action='stop'")
         if not getattr(optim.update_params, '_nonfinite_guard', False):
             optim.update_params = self._guard_update_params(
                 optim.update_params, optim)

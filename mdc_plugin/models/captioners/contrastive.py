@@ -53,6 +53,8 @@ class ContrastiveImageText(BaseModel):
         self.tokenizer = build_caption_tokenizer(tokenizer)
         self.max_length = max_length
         self.pool = pool
+        # references of the last multi-image predict batch (see predict)
+        self._previous_pool: List[str] = []
         self.text = CaptionTransformer(self.tokenizer.vocab_size, max_length,
                                        text_dims, text_layers, text_heads)
         self.image_proj = nn.Linear(image_dims, embed_dims, bias=False)
@@ -136,12 +138,22 @@ class ContrastiveImageText(BaseModel):
             refs = [refs] if isinstance(refs, str) else list(refs)
             pool.extend(refs)
             owner.extend([i] * len(refs))
-        sims = self.encode_image(inputs) @ self.encode_text(pool).t()
-        owner = torch.tensor(owner, device=sims.device)
-        own = owner[None, :] == torch.arange(len(sims),
-                                             device=sims.device)[:, None]
-        if len(data_samples) > 1:
+        if len(data_samples) == 1:
+            # No other image in the batch (e.g. a tail batch of one):
+            # retrieve from the previous batch's references instead.
+            if not self._previous_pool:
+                raise ValueError(
+                    'ContrastiveImageText.predict: a batch of one image has '
+                    'no other captions to retrieve from; use batch_size >= 2')
+            pool = self._previous_pool
+            sims = self.encode_image(inputs) @ self.encode_text(pool).t()
+        else:
+            sims = self.encode_image(inputs) @ self.encode_text(pool).t()
+            owner = torch.tensor(owner, device=sims.device)
+            own = owner[None, :] == torch.arange(
+                len(sims), device=sims.device)[:, None]
             sims = sims.masked_fill(own, float('-inf'))
+            self._previous_pool = pool
         best = sims.argmax(1)
         for sample, idx, row in zip(data_samples, best.tolist(), sims):
             sample.pred_caption = pool[idx]

@@ -109,6 +109,12 @@ class D3PMCaptionHead(BaseCaptionHead):
                             f'got {type(guidance).__name__}')
         self.guidance = guidance
         self.sampler_cfg = dict(steps=num_timesteps, temperature=1.0)
+        unknown = set(sampler or {}) - set(self.sampler_cfg)
+        if unknown:
+            raise ValueError(f'D3PMCaptionHead: unknown sampler keys '
+                             f'{sorted(unknown)}; valid: '
+                             f'{sorted(self.sampler_cfg)} (the guidance '
+                             'scale is set in head.guidance)')
         self.sampler_cfg.update(sampler or {})
         timestep_pairs(num_timesteps, self.sampler_cfg['steps'])  # check
         self.condition_embed = nn.Embedding(num_codes + 1, condition_dims)

@@ -134,8 +134,6 @@ class VQTokenizerNeck(BaseModule):
                                                          code_dims))
         self.register_buffer('cluster_size', torch.ones(num_codes))
         self.register_buffer('embed_sum', self.codebook.clone())
-        # Embedding of the condition mask token (index K).
-        self.mask_embed = nn.Parameter(torch.zeros(code_dims))
         if self.frozen:
             for p in self.parameters():
                 p.requires_grad_(False)
@@ -188,13 +186,6 @@ class VQTokenizerNeck(BaseModule):
         return super().train(mode and not self.frozen)
 
     # ------------------------------------------------------------ codes
-    def embed(self, codes: Tensor) -> Tensor:
-        """Code ids (B, N) in ``[0, K]`` -> vectors (B, N, D); K = mask."""
-        is_mask = codes == self.mask_index
-        vecs = F.embedding(codes.clamp(max=self.num_codes - 1), self.codebook)
-        return torch.where(is_mask[..., None], self.mask_embed.to(vecs),
-                           vecs)
-
     def quantize(self, z: Tensor) -> Tensor:
         """Vectors (M, D) -> nearest code ids (M,)."""
         book = self.codebook

@@ -10,7 +10,9 @@ signal variance left after ``t + 1`` forward steps
   about 1% of the signal, so low-t training samples are not trivially
   close to the clean embeddings.
 * ``cosine``: Nichol & Dhariwal, ``cos((t/T + s) / (1 + s) * pi / 2) ** 2``.
-* ``trunc_cosine``: ``cos((t/T + 0.1) / 1.1 * pi / 2) ** 2`` (``trunc_cos``).
+* ``trunc_cosine``: ``cos((t/T + 0.1) / 1.1 * pi / 2) ** 2`` (``trunc_cos``),
+  not renormalised, so the first step already keeps only 0.979 of the
+  signal (``cosine`` and ``sqrt`` are divided by their value at t = 0).
 * ``sqrt``: Diffusion-LM's ``1 - sqrt(t/T + 1e-4)``.
 
 Betas derived from an ``alpha_bar`` curve are clipped at 0.999.
@@ -33,13 +35,22 @@ def linear_betas(num_steps: int, shift: float = 0.0) -> Tensor:
                           num_steps, dtype=torch.float64)
 
 
-def betas_from_alpha_bar(num_steps: int,
-                         alpha_bar: Callable[[float], float]) -> Tensor:
-    """Betas (T,) with ``prod(1 - beta[:t+1]) == alpha_bar((t+1)/T)``,
-    each clipped at :data:`MAX_BETA`; ``alpha_bar(0)`` anchors step 0."""
+def betas_from_alpha_bar(num_steps: int, alpha_bar: Callable[[float], float],
+                         truncated: bool = False) -> Tensor:
+    """Betas (T,) with ``prod(1 - beta[:t+1]) == alpha_bar((t+1)/T) /
+    alpha_bar(0)``, each clipped at :data:`MAX_BETA`.
+
+    With ``truncated`` the curve is taken as it is, not renormalised by
+    ``alpha_bar(0)``: ``prod(1 - beta[:t+1]) == alpha_bar((t+1)/T)``, so a
+    curve starting below 1 removes signal from the first step on (the point
+    of Diffusion-LM's truncated schedules).
+    """
+    def previous(i: int) -> float:
+        return 1.0 if truncated and i == 0 else alpha_bar(i / num_steps)
+
     betas = [
-        min(1 - alpha_bar((i + 1) / num_steps) / alpha_bar(i / num_steps),
-            MAX_BETA) for i in range(num_steps)
+        min(1 - alpha_bar((i + 1) / num_steps) / previous(i), MAX_BETA)
+        for i in range(num_steps)
     ]
     return torch.tensor(betas, dtype=torch.float64)
 
@@ -63,7 +74,8 @@ def noise_schedule(name: str, num_steps: int) -> Tensor:
             num_steps, lambda t: math.cos((t + s) / (1 + s) * math.pi / 2)**2)
     elif name == 'trunc_cosine':
         betas = betas_from_alpha_bar(
-            num_steps, lambda t: math.cos((t + 0.1) / 1.1 * math.pi / 2)**2)
+            num_steps, lambda t: math.cos((t + 0.1) / 1.1 * math.pi / 2)**2,
+            truncated=True)
     elif name == 'sqrt':
         betas = betas_from_alpha_bar(num_steps,
                                      lambda t: 1 - math.sqrt(t + 1e-4))
