@@ -20,17 +20,13 @@ import os.path as osp
 import sys
 import time
 
-import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
+from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mdc_plugin  # noqa: E402,F401
-from mdc_plugin.engine.hooks.linear_probe_hook import \
-    probe_hook_from_config  # noqa: E402
+from mdc_plugin.engine.hooks.linear_probe_hook import (  # noqa: E402
+    build_model_for_probe, probe_hook_from_config)
 from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
-from mdc_plugin.utils.cli import merge_cfg_options  # noqa: E402
-from mdc_plugin.utils.weights import load_backbone_weights  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -62,24 +58,14 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    merge_cfg_options(cfg, args.cfg_options, args.config)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    from mmpretrain.registry import MODELS
-    torch.manual_seed(args.seed)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    source = 'random init'
-    if args.checkpoint:
-        # Every backbone weight must load (missing or mismatched keys
-        # raise); checkpoint keys the backbone lacks, such as the pooled
-        # norm (ln2) of a classifier's avg_featmap ViT, are listed.
-        report = load_backbone_weights(model, args.checkpoint)
-        if report.unexpected:
-            print(f'ignored {len(report.unexpected)} checkpoint keys the '
-                  f'backbone does not have: {sorted(report.unexpected)}',
-                  file=sys.stderr)
-        source = args.checkpoint
+    # Every backbone weight must load (missing or mismatched keys raise);
+    # checkpoint keys the backbone lacks, such as the pooled norm (ln2) of
+    # a classifier's avg_featmap ViT, are listed and skipped.
+    cfg, model, source, ignored = build_model_for_probe(
+        args.config, args.cfg_options, args.seed, args.checkpoint)
+    if ignored:
+        print(f'ignored {len(ignored)} checkpoint keys the backbone does '
+              f'not have: {ignored}', file=sys.stderr)
     hook = probe_hook_from_config(cfg, args.pooling, args.probe_seed)
     start = time.time()
     result = hook.probe(model)

@@ -18,17 +18,14 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
+from mmengine.config import DictAction
 
 sys.path.insert(
     0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import mdc_plugin  # noqa: E402,F401
 from mdc_plugin.engine.hooks.linear_probe_hook import (  # noqa: E402
-    LinearProbeHook, probe_hook_from_config)
+    LinearProbeHook, build_model_for_probe, probe_hook_from_config)
 from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
-from mdc_plugin.utils.cli import merge_cfg_options  # noqa: E402
-from mdc_plugin.utils.weights import load_backbone_weights  # noqa: E402
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -91,17 +88,8 @@ def probe_layers(model: torch.nn.Module, hook: LinearProbeHook,
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    merge_cfg_options(cfg, args.cfg_options, args.config)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    from mmpretrain.registry import MODELS
-    torch.manual_seed(args.seed)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    source = f'random init (seed {args.seed})'
-    if args.checkpoint:
-        load_backbone_weights(model, args.checkpoint)
-        source = args.checkpoint
+    cfg, model, source, _ = build_model_for_probe(
+        args.config, args.cfg_options, args.seed, args.checkpoint)
     layers = select_blocks(model.backbone, args.layers)
     hook = probe_hook_from_config(cfg, args.pooling, args.probe_seed)
     start = time.time()

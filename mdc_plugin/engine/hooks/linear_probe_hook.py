@@ -255,3 +255,33 @@ def probe_hook_from_config(cfg, pooling: Optional[str] = None,
         hook_cfg['pooling'] = pooling
     hook_cfg['probe_seed'] = probe_seed
     return LinearProbeHook(**hook_cfg)
+
+
+def build_model_for_probe(config: str, cfg_options: Optional[dict] = None,
+                          seed: int = 0, checkpoint: Optional[str] = None):
+    """Build a pretraining config's model for probing (tools/linear_probe.py,
+    tools/analysis/layerwise_probe.py).
+
+    The model is built and initialised under ``seed``; with ``checkpoint``
+    its backbone is loaded strictly (``load_backbone_weights``: every
+    backbone weight must be there). Returns ``(cfg, model, source,
+    ignored_keys)``: ``source`` names the weights ('random init (seed N)'
+    or the checkpoint path), ``ignored_keys`` the checkpoint keys the
+    backbone does not have.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    from ...utils.cli import merge_cfg_options
+    from ...utils.weights import load_backbone_weights
+    cfg = Config.fromfile(config)
+    merge_cfg_options(cfg, cfg_options, config)
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    if not checkpoint:
+        return cfg, model, f'random init (seed {seed})', []
+    report = load_backbone_weights(model, checkpoint)
+    return cfg, model, checkpoint, sorted(report.unexpected)
