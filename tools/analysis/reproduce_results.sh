@@ -45,7 +45,8 @@ for run in clip mdc cap mdc_t-low mdc_t-high mdc_uniform mdc_clip5; do
   done
   if [ "$run" != clip ] && [ ! -f "$OUT/$run/shape_acc.json" ]; then
     python tools/analysis/shape_token_accuracy.py "${CFG[$run]}" "$ckpt" \
-      ${extra:+--cfg-options "$extra"} > "$OUT/$run/shape_acc.json.tmp" && mv "$OUT/$run/shape_acc.json.tmp" "$OUT/$run/shape_acc.json"
+      ${extra:+--cfg-options "$extra"} > "$OUT/$run/shape_acc.json.tmp"
+    mv "$OUT/$run/shape_acc.json.tmp" "$OUT/$run/shape_acc.json"
   fi
   [ -f "$OUT/$run/test.json" ] || python tools/test.py "${CFG[$run]}" "$ckpt" --work-dir "$OUT/$run" \
     --out "$OUT/$run/test.json" --cfg-options ${extra:+"$extra"} "${SCORER[@]}"
@@ -79,12 +80,15 @@ for run in cap_16ep mdc_t-high_16ep; do
   base=${LONG[$run]}; extra=${EXTRA[$base]:-}; ckpt="$OUT/$run/epoch_$LONG_EPOCHS.pth"
   [ -f "$ckpt" ] || python tools/train.py "${CFG[$base]}" --work-dir "$OUT/$run" --cfg-options \
     train_cfg.max_epochs=$LONG_EPOCHS train_cfg.val_interval=$LONG_EPOCHS param_scheduler.1.end=$LONG_EPOCHS $extra
-  for pooling in mean attn; do
+  for pooling in mean cls attn; do
     [ -f "$OUT/$run/probe_$pooling.json" ] || python tools/linear_probe.py "${CFG[$base]}" \
       --checkpoint "$ckpt" --pooling $pooling --out "$OUT/$run/probe_$pooling.json"
   done
-  [ -f "$OUT/$run/shape_acc.json" ] || python tools/analysis/shape_token_accuracy.py "${CFG[$base]}" "$ckpt" \
-    ${extra:+--cfg-options "$extra"} > "$OUT/$run/shape_acc.json.tmp" && mv "$OUT/$run/shape_acc.json.tmp" "$OUT/$run/shape_acc.json"
+  if [ ! -f "$OUT/$run/shape_acc.json" ]; then
+    python tools/analysis/shape_token_accuracy.py "${CFG[$base]}" "$ckpt" ${extra:+--cfg-options "$extra"} \
+      > "$OUT/$run/shape_acc.json.tmp"
+    mv "$OUT/$run/shape_acc.json.tmp" "$OUT/$run/shape_acc.json"
+  fi
   [ -f "$OUT/$run/test.json" ] || python tools/test.py "${CFG[$base]}" "$ckpt" --work-dir "$OUT/$run" \
     --out "$OUT/$run/test.json" --cfg-options ${extra:+"$extra"} "${SCORER[@]}"
 done
