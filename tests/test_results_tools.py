@@ -26,3 +26,47 @@ def test_collect_results_renders_committed_numbers(tmp_path):
     rows = [line for line in out.splitlines() if line.startswith('| ')
             and not line.startswith('| ---') and 'random init' not in line]
     assert rows and all(row in doc for row in rows)
+
+
+def _load_tool(relpath: str):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        osp.splitext(osp.basename(relpath))[0], osp.join(REPO, relpath))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_patch_embed_stats_separate_colour_from_spatial(tmp_path):
+    import pytest
+    import torch
+    tool = _load_tool('tools/analysis/patch_embed_stats.py')
+    torch.manual_seed(0)
+    spatial = torch.randn(16, 3, 4, 4)
+    spatial -= spatial.mean((2, 3), keepdim=True)  # no colour part
+    colour = torch.randn(16, 3, 1, 1).expand(16, 3, 4, 4)  # only colour
+    assert tool.patch_embed_stats(spatial)['spatial_energy'] == \
+        pytest.approx(100)
+    assert tool.patch_embed_stats(colour)['spatial_energy'] == \
+        pytest.approx(0, abs=1e-9)
+    mixed = tool.patch_embed_stats(spatial + colour)
+    assert 0 < mixed['spatial_energy'] < 100
+    # rank: 3 colour directions at most for colour-only filters
+    assert tool.patch_embed_stats(colour)['effective_rank'] <= 3 + 1e-6
+    assert tool.patch_embed_stats(colour)['top3_singular_energy'] == \
+        pytest.approx(100)
+    with pytest.raises(ValueError, match='conv weight'):
+        tool.patch_embed_stats(torch.randn(16, 48))
+
+    # end to end on checkpoints: NAME=CKPT rows in order, JSON written
+    for name, weight in (('spatial', spatial), ('colour', colour)):
+        torch.save({'state_dict': {tool.KEY: weight}},
+                   str(tmp_path / f'{name}.pth'))
+    torch.save({'state_dict': {}}, str(tmp_path / 'other.pth'))
+    out = tmp_path / 'stats.json'
+    rows = tool.main([f'spatial={tmp_path / "spatial.pth"}',
+                      f'colour={tmp_path / "colour.pth"}', '--out', str(out)])
+    assert [r['name'] for r in rows] == ['spatial', 'colour']
+    assert json.loads(out.read_text()) == rows
+    with pytest.raises(KeyError, match='no backbone.patch_embed'):
+        tool.main([f'x={tmp_path / "other.pth"}'])

@@ -107,6 +107,13 @@ for pooling in mean attn; do
   done
 done
 
+# Colour vs spatial structure of each backbone's patch embedding.
+python tools/analysis/patch_embed_stats.py --random-config configs/mdc/vit-tiny_shapes.py \
+  "supervised=$OUT/supervised/epoch_$EPOCHS.pth" "Cap=$OUT/cap/epoch_$EPOCHS.pth" \
+  "MDC, t ~ U[0.001, 1]=$OUT/mdc/epoch_$EPOCHS.pth" "MDC, t ~ U[0.6, 1]=$OUT/mdc_t-high/epoch_$EPOCHS.pth" \
+  "CLIP-style=$OUT/clip/epoch_$EPOCHS.pth" "Cap, 16 epochs=$OUT/cap_16ep/epoch_$LONG_EPOCHS.pth" \
+  "MDC t ~ U[0.6, 1], 16 epochs=$OUT/mdc_t-high_16ep/epoch_$LONG_EPOCHS.pth" --out "$OUT/patch_embed_stats.json"
+
 [ -f "$OUT/mdc/steps.json" ] || python tools/analysis/sampling_steps.py configs/mdc/vit-tiny_shapes.py \
   "$OUT/mdc/epoch_$EPOCHS.pth" --steps 15 8 4 2 1 --work-dir "$OUT/steps" --out "$OUT/mdc/steps.json"
 
