@@ -237,3 +237,14 @@ default_hooks = dict(logger=dict(interval=1))
 ''' + extra
     Path(path).write_text(text)
     return str(path)
+
+
+def load_tool(relpath: str):
+    """Import a script under tools/ (e.g. 'tools/analysis/x.py') as a
+    module, so tests can call its functions and ``main(argv)``."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        osp.splitext(osp.basename(relpath))[0], osp.join(REPO, relpath))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,5 +1,4 @@
 """The attention-pooling probe (``LinearProbeHook(pooling='attn')``)."""
-import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -7,7 +6,7 @@ import sys
 
 import pytest
 import torch
-from fixtures_data import write_tiny_shapes_config
+from fixtures_data import load_tool, write_tiny_shapes_config
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
@@ -119,14 +118,6 @@ def test_linear_probe_tool_attn(tmp_path, tiny_shapes_root):
     assert result['pooling'] == 'attn'
     assert result['checkpoint'] == 'random init (seed 0)'
     assert 0 <= result['probe/accuracy'] <= 100
-
-
-def load_tool(relpath: str):
-    spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(relpath))[0], osp.join(REPO, relpath))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def tiny_child_config(tmp_path, root: str) -> str:

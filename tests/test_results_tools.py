@@ -4,6 +4,8 @@ import os.path as osp
 import subprocess
 import sys
 
+from fixtures_data import load_tool
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATA = osp.join(REPO, 'docs', 'results_data')
 
@@ -28,19 +30,10 @@ def test_collect_results_renders_committed_numbers(tmp_path):
     assert rows and all(row in doc for row in rows)
 
 
-def _load_tool(relpath: str):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(relpath))[0], osp.join(REPO, relpath))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_patch_embed_stats_separate_colour_from_spatial(tmp_path):
     import pytest
     import torch
-    tool = _load_tool('tools/analysis/patch_embed_stats.py')
+    tool = load_tool('tools/analysis/patch_embed_stats.py')
     torch.manual_seed(0)
     spatial = torch.randn(16, 3, 4, 4)
     spatial -= spatial.mean((2, 3), keepdim=True)  # no colour part
