@@ -186,3 +186,25 @@ def test_layerwise_probe_bad_blocks_are_named(tmp_path, tiny_shapes_root):
         layerwise.select_blocks(torch.nn.Linear(2, 2), None)
     assert layerwise.select_blocks(model.backbone, [3, 1, 3]) == [1, 3]
     assert model.backbone.out_indices == [1, 3]
+
+
+def test_map_mlp_probe_trains_its_mlp_and_learns():
+    x, y = one_position_task(400, 0)
+    val = one_position_task(200, 1)
+    model, _ = train_attention_probe(x, y, 4, 3e-3, 1e-4, 1, seed=0,
+                                     mlp_ratio=2)
+    assert model.mlp is not None and model.mlp[1].out_features == 32
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    model, _ = train_attention_probe(x, y, 4, 3e-3, 1e-4, 20, seed=0,
+                                     mlp_ratio=2)
+    assert not torch.equal(model.mlp[1].weight, before['mlp.1.weight'])
+    result = attention_probe_accuracy((x, y), val, 4, mlp_ratio=2,
+                                      **SMALL_GRID)
+    assert result['accuracy'] > 90 and result['mlp_ratio'] == 2
+    # without the MLP the probe is exactly the plain attention probe
+    plain, _ = train_attention_probe(x, y, 4, 3e-3, 1e-4, 1, seed=0)
+    assert plain.mlp is None
+    with pytest.raises(ValueError, match='mlp_ratio=-1'):
+        AttentionPoolProbe(16, 2, mlp_ratio=-1)
+    with pytest.raises(ValueError, match="needs pooling='attn'"):
+        LinearProbeHook(pooling='mean', attn_mlp_ratio=4)

@@ -51,6 +51,10 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=0,
         help='seed of the attention probe (init and batch order)')
+    parser.add_argument(
+        '--attn-mlp-ratio', type=float, default=0.0,
+        help='with --pooling attn: add the MAP head MLP (hidden width = '
+        'ratio x token width); 0 = attention + LayerNorm + linear only')
     parser.add_argument('--out', help='write the result as JSON here')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args()
@@ -66,7 +70,8 @@ def main() -> None:
     if ignored:
         print(f'ignored {len(ignored)} checkpoint keys the backbone does '
               f'not have: {ignored}', file=sys.stderr)
-    hook = probe_hook_from_config(cfg, args.pooling, args.probe_seed)
+    hook = probe_hook_from_config(cfg, args.pooling, args.probe_seed,
+                                  args.attn_mlp_ratio)
     start = time.time()
     result = hook.probe(model)
     result = dict(

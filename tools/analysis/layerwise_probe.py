@@ -40,6 +40,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the random initialisation')
     parser.add_argument('--probe-seed', type=int, default=0)
+    parser.add_argument(
+        '--attn-mlp-ratio', type=float, default=0.0,
+        help='with --pooling attn: add the MAP head MLP (hidden width = '
+        'ratio x token width); 0 = attention + LayerNorm + linear only')
     parser.add_argument('--out', help='write the result as JSON here')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
@@ -91,7 +95,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     cfg, model, source, _ = build_model_for_probe(
         args.config, args.cfg_options, args.seed, args.checkpoint)
     layers = select_blocks(model.backbone, args.layers)
-    hook = probe_hook_from_config(cfg, args.pooling, args.probe_seed)
+    hook = probe_hook_from_config(cfg, args.pooling, args.probe_seed,
+                                  args.attn_mlp_ratio)
     start = time.time()
     per_layer = probe_layers(model, hook, layers)
     result = dict(config=args.config, checkpoint=source,

@@ -26,14 +26,19 @@ class AttentionPoolProbe(nn.Module):
     over the raw tokens with SDPA (C / H times fewer flops than projecting
     every token).
 
+    With ``mlp_ratio > 0`` the pooled vector also passes a residual MLP
+    block, ``h + MLP(LayerNorm(h))`` with hidden width ``mlp_ratio * C``,
+    before the classifier: the full MAP head of CapPa / big_vision.
+
     Args:
         embed_dims: token width C.
         num_classes: K.
         num_heads: H; must divide C.
+        mlp_ratio: hidden width of the MAP MLP over C; 0 leaves it out.
     """
 
     def __init__(self, embed_dims: int, num_classes: int,
-                 num_heads: int = 4) -> None:
+                 num_heads: int = 4, mlp_ratio: float = 0.0) -> None:
         super().__init__()
         if embed_dims % num_heads:
             raise ValueError(f'attention probe: num_heads={num_heads} does '
@@ -45,6 +50,15 @@ class AttentionPoolProbe(nn.Module):
             torch.randn(num_heads, embed_dims, head_dims) * embed_dims**-0.5)
         self.value_bias = nn.Parameter(torch.zeros(embed_dims))
         self.out_proj = nn.Linear(embed_dims, embed_dims)
+        if mlp_ratio < 0:
+            raise ValueError(f'attention probe: mlp_ratio={mlp_ratio} must '
+                             'be >= 0')
+        self.mlp = None
+        if mlp_ratio > 0:
+            hidden = int(round(mlp_ratio * embed_dims))
+            self.mlp = nn.Sequential(
+                nn.LayerNorm(embed_dims), nn.Linear(embed_dims, hidden),
+                nn.GELU(), nn.Linear(hidden, embed_dims))
         self.norm = nn.LayerNorm(embed_dims)
         self.fc = nn.Linear(embed_dims, num_classes)
         self.scale = head_dims**-0.5
@@ -66,7 +80,10 @@ class AttentionPoolProbe(nn.Module):
 
     def forward(self, tokens: Tensor) -> Tensor:
         """(B, N, C) tokens -> (B, K) logits."""
-        return self.fc(self.norm(self.pool(tokens)))
+        pooled = self.pool(tokens)
+        if self.mlp is not None:
+            pooled = pooled + self.mlp(pooled)
+        return self.fc(self.norm(pooled))
 
 
 def _accuracy(model: nn.Module, x: Tensor, y: Tensor,
@@ -83,7 +100,7 @@ def _accuracy(model: nn.Module, x: Tensor, y: Tensor,
 def train_attention_probe(x: Tensor, y: Tensor, num_classes: int, lr: float,
                           weight_decay: float, epochs: int, seed: int = 0,
                           batch_size: int = 256, num_heads: int = 4,
-                          eval_at: Sequence[int] = (),
+                          mlp_ratio: float = 0.0, eval_at: Sequence[int] = (),
                           eval_set: Optional[Tuple[Tensor, Tensor]] = None
                           ) -> Tuple[AttentionPoolProbe, Dict[int, float]]:
     """Train a probe with AdamW (constant lr) on (N, T, C) tokens ``x`` and
@@ -95,11 +112,11 @@ def train_attention_probe(x: Tensor, y: Tensor, num_classes: int, lr: float,
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = AttentionPoolProbe(x.shape[-1], num_classes, num_heads)
-    decay = [p for n, p in model.named_parameters()
-             if p.dim() > 1 and not n.startswith('norm')]
-    no_decay = [p for n, p in model.named_parameters()
-                if not (p.dim() > 1 and not n.startswith('norm'))]
+        model = AttentionPoolProbe(x.shape[-1], num_classes, num_heads,
+                                   mlp_ratio)
+    # weight decay on matrices only (not biases, LayerNorms or vectors)
+    decay = [p for p in model.parameters() if p.dim() > 1]
+    no_decay = [p for p in model.parameters() if p.dim() <= 1]
     opt = torch.optim.AdamW([
         dict(params=decay, weight_decay=weight_decay),
         dict(params=no_decay, weight_decay=0.0)
@@ -121,7 +138,7 @@ def attention_probe_accuracy(
         num_classes: int, lrs: Sequence[float] = (3e-3, 1e-2),
         weight_decays: Sequence[float] = (1e-4, 0.1),
         epochs: Sequence[int] = (20, 40, 60), seed: int = 0,
-        num_heads: int = 4) -> Dict[str, float]:
+        num_heads: int = 4, mlp_ratio: float = 0.0) -> Dict[str, float]:
     """Fit the attention probe on ``train`` (tokens (N, T, C), labels
     (N,)), score on ``val``.
 
@@ -146,7 +163,7 @@ def attention_probe_accuracy(
     for lr, wd in itertools.product(lrs, weight_decays):
         _, by_epoch = train_attention_probe(
             tx[fit], ty[fit], num_classes, lr, wd, max(epochs), seed,
-            num_heads=num_heads, eval_at=epochs,
+            num_heads=num_heads, mlp_ratio=mlp_ratio, eval_at=epochs,
             eval_set=(tx[hold], ty[hold]))
         scores.update({(lr, wd, e): acc for e, acc in by_epoch.items()})
     lr, wd, n_epochs = max(scores, key=scores.get)
@@ -155,8 +172,10 @@ def attention_probe_accuracy(
                                       for k, v in scores.items()),
               logger='current')
     model, _ = train_attention_probe(tx, ty, num_classes, lr, wd, n_epochs,
-                                     seed, num_heads=num_heads)
+                                     seed, num_heads=num_heads,
+                                     mlp_ratio=mlp_ratio)
     return dict(accuracy=100 * _accuracy(model, vx, vy),
                 train_accuracy=100 * _accuracy(model, tx, ty),
                 holdout_accuracy=100 * scores[(lr, wd, n_epochs)],
-                weight_decay=wd, lr=lr, epochs=n_epochs)
+                weight_decay=wd, lr=lr, epochs=n_epochs,
+                mlp_ratio=mlp_ratio)

@@ -108,6 +108,9 @@ class LinearProbeHook(Hook):
             probe (one learned query over all tokens + LayerNorm + linear,
             AdamW; lr, weight decay and epochs picked on a held-out fifth
             of train).
+        attn_mlp_ratio: with 'attn', hidden width (over C) of the MAP
+            head's residual MLP after the pooling; 0 (default) leaves it
+            out.
         probe_seed: seed of the attention probe's initialisation and
             batch order (the other poolings are deterministic).
         interval: probe every ``interval`` validation epochs.
@@ -125,7 +128,8 @@ class LinearProbeHook(Hook):
                  pipeline: Optional[List[dict]] = None,
                  pooling: str = 'mean', interval: int = 1,
                  batch_size: int = 128, num_workers: int = 0,
-                 prefix: str = 'probe', probe_seed: int = 0) -> None:
+                 prefix: str = 'probe', probe_seed: int = 0,
+                 attn_mlp_ratio: float = 0.0) -> None:
         if pooling not in POOLINGS:
             raise ValueError(f'pooling={pooling!r} not one of {POOLINGS}')
         self.dataset_cfgs = dict(train=train_dataset, val=val_dataset)
@@ -136,6 +140,10 @@ class LinearProbeHook(Hook):
         self.num_workers = num_workers
         self.prefix = prefix
         self.probe_seed = probe_seed
+        if attn_mlp_ratio and pooling != 'attn':
+            raise ValueError(f'attn_mlp_ratio={attn_mlp_ratio} needs '
+                             f"pooling='attn', got {pooling!r}")
+        self.attn_mlp_ratio = attn_mlp_ratio
         self._datasets = {}
         self._calls = 0
 
@@ -203,7 +211,8 @@ class LinearProbeHook(Hook):
         features and score it on ``val``; unprefixed metrics."""
         if self.pooling == 'attn':
             return attention_probe_accuracy(train, val, num_classes,
-                                            seed=self.probe_seed)
+                                            seed=self.probe_seed,
+                                            mlp_ratio=self.attn_mlp_ratio)
         return probe_accuracy(train, val, num_classes)
 
     def num_classes(self) -> int:
@@ -240,7 +249,8 @@ class LinearProbeHook(Hook):
 
 
 def probe_hook_from_config(cfg, pooling: Optional[str] = None,
-                           probe_seed: int = 0) -> LinearProbeHook:
+                           probe_seed: int = 0,
+                           attn_mlp_ratio: float = 0.0) -> LinearProbeHook:
     """The config's LinearProbeHook (or a default one) with datasets taken
     from its train/val dataloaders."""
     hook_cfg = next(
@@ -254,6 +264,8 @@ def probe_hook_from_config(cfg, pooling: Optional[str] = None,
     if pooling:
         hook_cfg['pooling'] = pooling
     hook_cfg['probe_seed'] = probe_seed
+    if attn_mlp_ratio:
+        hook_cfg['attn_mlp_ratio'] = attn_mlp_ratio
     return LinearProbeHook(**hook_cfg)
 
 
