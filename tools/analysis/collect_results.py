@@ -10,7 +10,9 @@ Reads, per run directory ``RUN`` under the results folder:
 ``RUN/test.json`` (tools/test.py --out) and, for the MDC run,
 ``RUN/steps.json`` (tools/analysis/sampling_steps.py) and, for caption
 models, ``RUN/shape_acc.json`` (tools/analysis/shape_token_accuracy.py),
-and ``RUN/probe_layers_{mean,attn}.json`` (tools/analysis/layerwise_probe.py).
+``RUN/probe_layers_{mean,attn}.json`` (tools/analysis/layerwise_probe.py)
+and ``RUN/probe_map.json`` (tools/linear_probe.py --pooling attn
+--attn-mlp-ratio 4).
 Missing files are shown as '-' so a partial reproduction still renders.
 """
 import argparse
@@ -136,6 +138,20 @@ def layerwise_table(root: str, pooling: str) -> str:
     return '\n'.join(lines)
 
 
+def map_table(root: str) -> str:
+    """Attention probe without and with the MAP head's MLP."""
+    rows = [(label, probe(root, run, 'attn'), probe(root, run, 'map'))
+            for run, label in LAYERWISE]
+    rows = [row for row in rows if row[2] is not None]
+    if not rows:
+        return '(not run)'
+    lines = ['| backbone | attention + LayerNorm + linear | MAP: attention + '
+             'MLP + LayerNorm + linear |', '| --- | --- | --- |']
+    for label, attn, map_acc in rows:
+        lines.append(f'| {label} | {fmt(attn)} | {fmt(map_acc)} |')
+    return '\n'.join(lines)
+
+
 def plot_layers(root: str, out: str) -> None:
     """Probe accuracy against ViT block, one panel per pooling."""
     import matplotlib
@@ -243,6 +259,8 @@ def main() -> None:
     for pooling in ('mean', 'attn'):
         print(f'\n## Layer-wise probe ({pooling}-pooled)\n')
         print(layerwise_table(args.root, pooling))
+    print('\n## MAP probe\n')
+    print(map_table(args.root))
     print('\n## MDC sampling steps\n')
     print(steps_table(args.root))
     if args.plot:

@@ -107,6 +107,14 @@ for pooling in mean attn; do
   done
 done
 
+# The full MAP head (attention + MLP) on the last block.
+for run in random supervised cap mdc mdc_t-high clip cap_16ep mdc_t-high_16ep; do
+  ckpt=${FINAL[$run]:-$OUT/$run/epoch_$EPOCHS.pth}
+  [ "$run" = random ] && ckpt_arg=() || ckpt_arg=(--checkpoint "$ckpt")
+  [ -f "$OUT/$run/probe_map.json" ] || python tools/linear_probe.py configs/mdc/vit-tiny_shapes.py \
+    "${ckpt_arg[@]}" --pooling attn --attn-mlp-ratio 4 --out "$OUT/$run/probe_map.json"
+done
+
 # Colour vs spatial structure of each backbone's patch embedding.
 python tools/analysis/patch_embed_stats.py --random-config configs/mdc/vit-tiny_shapes.py \
   "supervised=$OUT/supervised/epoch_$EPOCHS.pth" "Cap=$OUT/cap/epoch_$EPOCHS.pth" \
