@@ -331,13 +331,9 @@ def load_backbone_weights(model: nn.Module, checkpoint_path: str,
     """
     from .safe_checkpoint import load_checkpoint_safely
     checkpoint = load_checkpoint_safely(checkpoint_path)
-    report = assert_state_dict_loaded(
-        model.backbone,
-        checkpoint,
-        prefix=prefix,
-        owner='backbone',
-        source=checkpoint_path)
     state = extract_state_dict(checkpoint, prefix, source=checkpoint_path)
+    report = assert_state_dict_loaded(
+        model.backbone, state, owner='backbone', source=checkpoint_path)
     model.backbone.load_state_dict(
         {k: v
          for k, v in state.items() if k not in report.unexpected},

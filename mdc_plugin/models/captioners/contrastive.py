@@ -138,7 +138,8 @@ class ContrastiveImageText(BaseModel):
             refs = [refs] if isinstance(refs, str) else list(refs)
             pool.extend(refs)
             owner.extend([i] * len(refs))
-        if len(data_samples) == 1:
+        alone = len(data_samples) == 1
+        if alone:
             # No other image in the batch (e.g. a tail batch of one):
             # retrieve from the previous batch's references instead.
             if not self._previous_pool:
@@ -146,9 +147,8 @@ class ContrastiveImageText(BaseModel):
                     'ContrastiveImageText.predict: a batch of one image has '
                     'no other captions to retrieve from; use batch_size >= 2')
             pool = self._previous_pool
-            sims = self.encode_image(inputs) @ self.encode_text(pool).t()
-        else:
-            sims = self.encode_image(inputs) @ self.encode_text(pool).t()
+        sims = self.encode_image(inputs) @ self.encode_text(pool).t()
+        if not alone:
             owner = torch.tensor(owner, device=sims.device)
             own = owner[None, :] == torch.arange(
                 len(sims), device=sims.device)[:, None]
