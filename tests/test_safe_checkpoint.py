@@ -117,7 +117,9 @@ def evil(tmp_path):
 # ------------------------------------------------------------ allow-list --
 def test_checkpoint_globals_are_allow_listed(trained):
     for path in glob.glob(str(trained / 'epoch_*.pth')):
-        assert torch.serialization.get_unsafe_globals_in_checkpoint(path) == []
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            assert torch.serialization.get_unsafe_globals_in_checkpoint(
+                path) == []
         ckpt = load_checkpoint_safely(path)
         assert isinstance(ckpt['message_hub']['log_scalars']['train/loss'],
                           HistoryBuffer)
@@ -131,8 +133,8 @@ def test_patches_are_idempotent():
     assert torch.serialization.get_safe_globals() == before
     assert dict(mme_ckpt.CheckpointLoader._schemes) == schemes
     assert schemes[''] is load_from_local
-    for entry in SAFE_GLOBALS:
-        assert entry in before
+    for entry in SAFE_GLOBALS:  # only inside the safe loader
+        assert entry not in before
     import mmengine.runner as mr
     import mmengine.runner.runner as mrr
     assert mme_ckpt.save_checkpoint is atomic_save_checkpoint
@@ -232,7 +234,9 @@ def test_refused_by_pretrained_init(evil):
 def test_refused_restricted_getattr(tmp_path):
     path = _evil_checkpoint(tmp_path / 'getattr.pth', _GetattrPayload())
     # Both globals are allow-listed, so only the restricted getattr stops it.
-    assert torch.serialization.get_unsafe_globals_in_checkpoint(path) == []
+    with torch.serialization.safe_globals(SAFE_GLOBALS):
+        assert torch.serialization.get_unsafe_globals_in_checkpoint(
+            path) == []
     with pytest.raises(UnsafeCheckpointError, match='__init__') as excinfo:
         load_checkpoint_safely(path)
     _assert_refused(excinfo, path, 'builtins.getattr')

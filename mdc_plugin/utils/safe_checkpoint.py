@@ -17,20 +17,29 @@ may then pick up). Local saves are therefore made atomic.
 
 What is patched (on ``import mdc_plugin``; idempotent)
 ------------------------------------------------------
-1. ``torch.serialization.add_safe_globals`` gets :data:`SAFE_GLOBALS`, found
-   by saving real MMEngine checkpoints and listing
-   ``torch.serialization.get_unsafe_globals_in_checkpoint``:
-   ``HistoryBuffer``; ``numpy.ndarray``, ``numpy.dtype`` and the numeric
-   dtype classes (``numpy.dtypes.Float64DType``, ``Int64DType``, ... for
-   bool/int/float/complex only; these are not GLOBALs but the unpickler must
-   be allowed to set their state); ``numpy._core.multiarray._reconstruct`` /
-   ``.scalar`` (also under their numpy 1.x names
-   ``numpy.core.multiarray.*``); and ``builtins.getattr``,
-   which HistoryBuffer's pickled state uses to refer to its statistics
-   methods (``getattr(HistoryBuffer, 'mean')``). ``builtins.getattr`` is
-   mapped to :func:`_restricted_getattr`, which only returns those
-   HistoryBuffer methods and refuses any other attribute lookup.
-2. ``CheckpointLoader._schemes['']`` (the local-file scheme, which is what
+1. The allow-list, :data:`SAFE_GLOBALS`, is active only inside this
+   module's loader (``torch.serialization.safe_globals``), never
+   process-wide, so a plain ``torch.load`` elsewhere gains nothing from it.
+   It was found by saving real MMEngine checkpoints and listing
+   ``torch.serialization.get_unsafe_globals_in_checkpoint``, plus benign
+   data types: ``numpy.ndarray``, ``numpy.dtype`` and every dtype class but
+   ``object`` (bool/int/float/complex, str, bytes, datetime64/timedelta64,
+   structured records); ``numpy._core.multiarray._reconstruct`` /
+   ``.scalar`` (also under their numpy 1.x names); ``builtins.slice`` and
+   restricted stand-ins for ``builtins.bytes`` (empty or a copy of bytes:
+   how protocol 2 pickles ``b''``), ``frozenset`` (of a list) and ``range``
+   (of ints).
+2. ``HistoryBuffer`` is never unpickled as itself. Its GLOBAL resolves to a
+   record that only stores the pickled state, and ``builtins.getattr``
+   only to ``_restricted_getattr``, which returns a *name* for the four
+   statistics methods (``getattr(HistoryBuffer, 'mean')``, how
+   ``__getstate__`` pickles them) and refuses every other lookup. After
+   loading, each record is checked (only the keys ``__getstate__`` writes,
+   1-D numeric arrays of equal length, an int ``max_length``, each method
+   under its own name) and replaced by a fresh ``HistoryBuffer`` built from
+   those arrays; anything else is refused. Nothing from the file can reach
+   HistoryBuffer's class-wide method registry or an instance attribute.
+3. ``CheckpointLoader._schemes['']`` (the local-file scheme, which is what
    ``_load_checkpoint``, ``load_checkpoint``, ``Runner.load_checkpoint``,
    ``Runner.resume`` / ``load_from`` and the ``Pretrained`` initializer all
    end up calling) and ``mmengine.runner.checkpoint.load_from_local`` are
@@ -38,14 +47,12 @@ What is patched (on ``import mdc_plugin``; idempotent)
    globals that are not allow-listed (nothing is executed), then
    ``torch.load(..., weights_only=True)`` passed explicitly (so
    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot turn it off).
-3. Every other registered scheme (http(s), pavi, s3/petrel, torchvision,
-   open-mmlab, mmcls) is wrapped so that torch's weights-only refusal
-   becomes an :class:`UnsafeCheckpointError`. Those loaders still use torch's
-   default ``weights_only=True``.
-4. All loads run under :func:`_history_buffer_guard`:
-   ``HistoryBuffer.__setstate__`` copies the pickled ``statistics_methods``
-   into a class-wide dict that is later *called*; the guard refuses (and
-   rolls back) any entry that is not one of HistoryBuffer's own methods.
+4. Every remote scheme (``http(s)://``, ``torchvision://``/``modelzoo://``,
+   ``open-mmlab://``/``openmmlab://``, ``mmcls://``, ``pavi://``,
+   ``s3://``/``petrel://``) is replaced by a loader that downloads the file
+   (URLs into the torch hub cache) and then calls :func:`load_from_local`
+   (:mod:`mdc_plugin.utils.checkpoint_schemes`). A scheme registered by
+   anyone else is refused, not unpickled.
 5. ``save_checkpoint`` in ``mmengine.runner.checkpoint``, ``mmengine.runner``
    and ``mmengine.runner.runner`` (the name ``Runner.save_checkpoint`` calls;
    also ``mmengine._strategy.deepspeed`` if already imported;
@@ -89,6 +96,7 @@ from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.logging import HistoryBuffer
 
 from .atomic_io import atomic_write
+from .checkpoint_schemes import safe_scheme_loaders
 
 try:  # numpy >= 2
     from numpy._core import multiarray as _np_multiarray
@@ -125,20 +133,84 @@ class UnsafeCheckpointError(RuntimeError):
 
 # HistoryBuffer methods that MMEngine pickles as getattr(HistoryBuffer, name).
 _HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+_HISTORY_BUFFER_NAME = 'mmengine.logging.history_buffer.HistoryBuffer'
+# Every key HistoryBuffer.__getstate__ writes, nothing else.
+_HISTORY_BUFFER_STATE = frozenset(
+    ('max_length', '_log_history', '_count_history', 'statistics_methods'))
 
 
-def _restricted_getattr(obj: Any, name: str) -> Any:
+class _MethodRef:
+    """What ``getattr(HistoryBuffer, name)`` unpickles to: a name only."""
+
+    __slots__ = ('name', )
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _HistoryBufferRecord:
+    """Stand-in for ``HistoryBuffer`` while unpickling: stores plain state.
+
+    Nothing of it is ever used as a HistoryBuffer: :func:`_rebuild` checks
+    the state and builds a fresh ``HistoryBuffer`` from its arrays.
+    """
+
+    def __init__(self) -> None:
+        self.state: Any = None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+def _restricted_getattr(obj: Any, name: str) -> _MethodRef:
     """Stand-in for ``builtins.getattr`` while unpickling a checkpoint."""
-    if obj is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
-        return getattr(HistoryBuffer, name)
+    if obj is _HistoryBufferRecord and name in _HISTORY_BUFFER_METHODS:
+        return _MethodRef(name)
     raise pickle.UnpicklingError(
         f'GLOBAL builtins.getattr was refused for getattr({obj!r}, {name!r}): '
         'only HistoryBuffer statistics methods may be looked up')
 
 
-def _numeric_dtype_classes() -> List[type]:
-    """``numpy.dtypes.Float64DType`` & co. for bool/int/float/complex."""
-    codes = '?' + np.typecodes['AllInteger'] + np.typecodes['AllFloat']
+def _safe_bytes(*args: Any) -> bytes:
+    """``builtins.bytes`` for pickle protocol 2: ``bytes()`` (empty) only
+    or a copy of bytes; never ``bytes(n)`` (an n-byte allocation)."""
+    if not args:
+        return b''
+    if len(args) == 1 and isinstance(args[0], (bytes, bytearray)):
+        return bytes(args[0])
+    raise pickle.UnpicklingError(
+        f'builtins.bytes{tuple(type(a).__name__ for a in args)} refused')
+
+
+def _plain_items(items: Any, what: str) -> list:
+    if not isinstance(items, (list, tuple, set, frozenset)):
+        raise pickle.UnpicklingError(
+            f'{what} of a {type(items).__name__} refused')
+    return list(items)
+
+
+def _safe_frozenset(*args: Any) -> frozenset:
+    """``builtins.frozenset`` of a pickled list/tuple/set only."""
+    return frozenset(_plain_items(args[0], 'frozenset') if args else ())
+
+
+def _safe_range(*args: Any) -> range:
+    """``builtins.range`` of plain ints only."""
+    if not args or len(args) > 3 or not all(
+            type(a) is int for a in args):  # noqa: E721 - no int subclasses
+        raise pickle.UnpicklingError(f'builtins.range{args!r} refused')
+    return range(*args)
+
+
+def _data_dtype_classes() -> List[type]:
+    """``numpy.dtypes.Float64DType`` & co.: every dtype but ``object``.
+
+    bool/int/float/complex, str (``U``), bytes (``S``), datetime64 /
+    timedelta64 and void (structured records, whose fields are again
+    dtypes from this list: an ``object`` field is refused).
+    """
+    codes = ('?' + np.typecodes['AllInteger'] + np.typecodes['AllFloat'] +
+             'USV' + 'Mm')
     classes = {type(np.dtype(c)) for c in codes}
     classes.discard(np.dtype)  # old numpy: plain dtype instances
     return sorted(classes, key=lambda c: c.__name__)
@@ -147,27 +219,25 @@ def _numeric_dtype_classes() -> List[type]:
 def _safe_globals() -> List[Union[Callable, tuple]]:
     reconstruct, scalar = _np_multiarray._reconstruct, _np_multiarray.scalar
     return [
-        HistoryBuffer,
+        (_HistoryBufferRecord, _HISTORY_BUFFER_NAME),
         np.ndarray,
         np.dtype,
-        *_numeric_dtype_classes(),
+        *_data_dtype_classes(),
         (reconstruct, 'numpy._core.multiarray._reconstruct'),
         (reconstruct, 'numpy.core.multiarray._reconstruct'),
         (scalar, 'numpy._core.multiarray.scalar'),
         (scalar, 'numpy.core.multiarray.scalar'),
         (_restricted_getattr, 'builtins.getattr'),
+        (_safe_bytes, 'builtins.bytes'),
+        (_safe_frozenset, 'builtins.frozenset'),
+        (_safe_range, 'builtins.range'),
+        (slice, 'builtins.slice'),
     ]
 
 
 #: Globals allow-listed for ``weights_only`` loading (see module docstring).
+#: They are active only inside this module's loader, never process-wide.
 SAFE_GLOBALS = _safe_globals()
-
-
-def _register_safe_globals() -> None:
-    present = torch.serialization.get_safe_globals()
-    missing = [g for g in SAFE_GLOBALS if g not in present]
-    if missing:
-        torch.serialization.add_safe_globals(missing)
 
 
 # --------------------------------------------------------------- loading --
@@ -211,27 +281,86 @@ def _static_unsafe_globals(filename: str) -> Optional[List[str]]:
         return None
 
 
-@contextlib.contextmanager
-def _history_buffer_guard(filename: str) -> Iterator[None]:
-    """Refuse checkpoints that plant callables in HistoryBuffer's registry."""
-    registry = HistoryBuffer._statistics_methods
-    before = dict(registry)
-    allowed = {id(getattr(HistoryBuffer, n)) for n in _HISTORY_BUFFER_METHODS}
-    allowed.update(id(v) for v in before.values())
-    ok = False
-    try:
-        yield
-        ok = True
-    finally:
-        planted = sorted(k for k, v in registry.items()
-                         if id(v) not in allowed)
-        if planted or not ok:
-            registry.clear()
-            registry.update(before)
-        if planted and ok:
-            raise UnsafeCheckpointError(
-                filename, ['mmengine.logging.history_buffer.HistoryBuffer'],
-                f'statistics_methods {planted} are not HistoryBuffer methods')
+def _numeric_1d(value: Any) -> bool:
+    return (isinstance(value, np.ndarray) and value.ndim == 1
+            and value.dtype.kind in 'biuf')
+
+
+def _history_buffer(record: _HistoryBufferRecord,
+                    filename: str) -> HistoryBuffer:
+    """A fresh HistoryBuffer from a record's checked plain data."""
+
+    def refuse(why: str) -> UnsafeCheckpointError:
+        return UnsafeCheckpointError(filename, [_HISTORY_BUFFER_NAME], why)
+
+    state = record.state
+    if not isinstance(state, dict) or set(state) - _HISTORY_BUFFER_STATE:
+        extra = sorted(set(state) - _HISTORY_BUFFER_STATE) if isinstance(
+            state, dict) else type(state).__name__
+        raise refuse(f'unexpected HistoryBuffer state {extra}')
+    methods = state.get('statistics_methods', {})
+    if not isinstance(methods, dict):
+        raise refuse('statistics_methods is not a dict')
+    wrong = sorted(
+        str(name) for name, ref in methods.items()
+        if not isinstance(ref, _MethodRef) or ref.name != name)
+    if wrong:
+        raise refuse(f'statistics_methods {wrong} are not the HistoryBuffer '
+                     'methods of the same name (only '
+                     f'{list(_HISTORY_BUFFER_METHODS)}, each under its own '
+                     'name)')
+    log, count = state.get('_log_history'), state.get('_count_history')
+    if not (_numeric_1d(log) and _numeric_1d(count)
+            and len(log) == len(count)):
+        raise refuse('_log_history / _count_history must be 1-D numeric '
+                      'arrays of equal length')
+    max_length = state.get('max_length', 1000000)
+    if type(max_length) is not int or max_length < 1:  # noqa: E721
+        raise refuse(f'max_length must be a positive int, got {max_length!r}')
+    return HistoryBuffer(log, count, max_length)
+
+
+def _rebuild(obj: Any, filename: str, seen: dict) -> Any:
+    """Replace every HistoryBuffer record in ``obj`` by a checked buffer."""
+    if id(obj) in seen:
+        return seen[id(obj)]
+    if isinstance(obj, _HistoryBufferRecord):
+        seen[id(obj)] = _history_buffer(obj, filename)
+    elif isinstance(obj, dict):  # also OrderedDict; keeps its type
+        seen[id(obj)] = obj
+        for key in list(obj):
+            obj[key] = _rebuild(obj[key], filename, seen)
+    elif isinstance(obj, list):
+        seen[id(obj)] = obj
+        obj[:] = [_rebuild(v, filename, seen) for v in obj]
+    elif type(obj) is tuple:  # noqa: E721 - named tuples are not pickled
+        seen[id(obj)] = tuple(_rebuild(v, filename, seen) for v in obj)
+    else:
+        seen[id(obj)] = obj
+    return seen[id(obj)]
+
+
+def _count_records(obj: Any, seen: set) -> int:
+    """HistoryBuffer records left anywhere :func:`_rebuild` reaches."""
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, (_HistoryBufferRecord, _MethodRef)):
+        return 1
+    if isinstance(obj, dict):
+        return sum(_count_records(v, seen) for v in obj.values())
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return sum(_count_records(v, seen) for v in obj)
+    return 0
+
+
+def _restore_history_buffers(checkpoint: Any, filename: str) -> Any:
+    checkpoint = _rebuild(checkpoint, filename, {})
+    if _count_records(checkpoint, set()):
+        raise UnsafeCheckpointError(
+            filename, [_HISTORY_BUFFER_NAME],
+            'a HistoryBuffer or statistics method outside a dict/list')
+    return checkpoint
 
 
 def _check_torch_file(filename: str) -> None:
@@ -253,24 +382,27 @@ def _check_torch_file(filename: str) -> None:
 
 
 def _safe_torch_load(filename: str, map_location: Any = None) -> Any:
-    """Weights-only ``torch.load`` of a local file, with clear refusals."""
-    _register_safe_globals()
+    """Weights-only ``torch.load`` of a local file, with clear refusals.
+
+    :data:`SAFE_GLOBALS` are allow-listed only for this call.
+    """
     _check_torch_file(filename)
-    unsafe = _static_unsafe_globals(filename)
-    if unsafe:
-        raise UnsafeCheckpointError(filename, unsafe)
-    with _history_buffer_guard(filename):
+    with torch.serialization.safe_globals(SAFE_GLOBALS):
+        unsafe = _static_unsafe_globals(filename)
+        if unsafe:
+            raise UnsafeCheckpointError(filename, unsafe)
         try:
-            return torch.load(
+            checkpoint = torch.load(
                 filename, map_location=map_location, weights_only=True)
         except pickle.UnpicklingError as err:
             raise UnsafeCheckpointError(filename, _refused_from_error(err),
                                         _unpickler_detail(err)) from err
         except (RuntimeError, EOFError, OSError, KeyError, ValueError,
-                UnicodeDecodeError) as err:
+                TypeError, UnicodeDecodeError) as err:
             raise RuntimeError(
                 f'Could not read checkpoint "{filename}" (truncated, or not '
                 f'a torch checkpoint?): {err}') from err
+    return _restore_history_buffers(checkpoint, filename)
 
 
 def load_from_local(filename: str, map_location: Any = None) -> Any:
@@ -282,10 +414,14 @@ def load_from_local(filename: str, map_location: Any = None) -> Any:
 
 
 def load_checkpoint_safely(path: str, map_location: Any = 'cpu') -> dict:
-    """Load a local checkpoint with ``weights_only=True`` and the allow-list.
+    """Load a checkpoint with ``weights_only=True`` and the allow-list.
+
+    The one weight loader of the package and its tools: a local path, or a
+    URL / ``torchvision://`` ... (downloaded first, see the module
+    docstring), always ends in :func:`load_from_local`.
 
     Args:
-        path (str): Checkpoint file.
+        path (str): Checkpoint file or URL.
         map_location: Same as :func:`torch.load`. Defaults to ``'cpu'``.
 
     Returns:
@@ -296,29 +432,31 @@ def load_checkpoint_safely(path: str, map_location: Any = 'cpu') -> dict:
         UnsafeCheckpointError: ``path`` references non-allow-listed globals.
         TypeError: the file does not hold a dict.
     """
-    checkpoint = load_from_local(path, map_location)
+    path = os.fspath(path)
+    apply_patches()
+    checkpoint = mme_ckpt.CheckpointLoader.load_checkpoint(
+        path, map_location, logger='silent')
     if not isinstance(checkpoint, dict):
         raise TypeError(f'Checkpoint "{path}" holds a '
                         f'{type(checkpoint).__name__}, expected a dict')
     return checkpoint
 
 
-def _guard_loader(loader: Callable) -> Callable:
-    """Wrap a remote CheckpointLoader scheme with the refusal translation."""
-    if getattr(loader, '_mdc_guarded', False):
-        return loader
+class UnknownCheckpointSchemeError(RuntimeError):
+    """A CheckpointLoader scheme this module has no safe loader for."""
 
-    @functools.wraps(loader)
-    def guarded(filename, map_location=None, *args, **kwargs):
-        with _history_buffer_guard(filename):
-            try:
-                return loader(filename, map_location, *args, **kwargs)
-            except pickle.UnpicklingError as err:
-                raise UnsafeCheckpointError(filename, _refused_from_error(err),
-                                            _unpickler_detail(err)) from err
 
-    guarded._mdc_guarded = True
-    return guarded
+def _refusing_loader(prefix: str) -> Callable:
+    """Loader for a third-party scheme: refuse instead of unpickling."""
+
+    def refuse(filename, *args, **kwargs):
+        raise UnknownCheckpointSchemeError(
+            f'Refusing to load "{filename}": the checkpoint scheme '
+            f'{prefix!r} has no safe (weights-only) loader in mdc_plugin. '
+            'Download the file and pass its local path.')
+
+    refuse._mdc_safe = True
+    return refuse
 
 
 # ---------------------------------------------------------------- saving --
@@ -388,16 +526,40 @@ def _checkpoint_hook_open(file, mode: str = 'r', *args, **kwargs):
     return open(file, mode, *args, **kwargs)
 
 
-def apply_patches() -> None:
-    """Apply every patch listed in the module docstring (idempotent)."""
-    _register_safe_globals()
-
+def _secure_schemes() -> None:
+    """Point every registered scheme at a safe loader (see docstring)."""
+    safe = safe_scheme_loaders(load_from_local)
     schemes = mme_ckpt.CheckpointLoader._schemes
     for prefix, loader in list(schemes.items()):
-        if prefix == '':
+        if prefix == '' or getattr(loader, '_mdc_safe', False):
             continue
-        schemes[prefix] = _guard_loader(loader)
-    if schemes.get('') is not load_from_local:
+        schemes[prefix] = safe.get(loader.__name__) or _refusing_loader(
+            prefix)
+    for name, loader in safe.items():
+        if not getattr(getattr(mme_ckpt, name, None), '_mdc_safe', False):
+            setattr(mme_ckpt, name, loader)
+
+
+def _checked_dispatch(original: Callable) -> Callable:
+    """``CheckpointLoader.load_checkpoint`` that re-secures the schemes
+    first (a scheme registered after ``import mdc_plugin`` is refused)."""
+
+    def load_checkpoint(cls, filename, map_location=None, logger='current'):
+        _secure_schemes()
+        return original(cls, filename, map_location, logger)
+
+    load_checkpoint._mdc_original = original
+    return classmethod(load_checkpoint)
+
+
+def apply_patches() -> None:
+    """Apply every patch listed in the module docstring (idempotent)."""
+    _secure_schemes()
+    dispatch = mme_ckpt.CheckpointLoader.__dict__['load_checkpoint'].__func__
+    if not hasattr(dispatch, '_mdc_original'):
+        mme_ckpt.CheckpointLoader.load_checkpoint = _checked_dispatch(
+            dispatch)
+    if mme_ckpt.CheckpointLoader._schemes.get('') is not load_from_local:
         mme_ckpt.CheckpointLoader.register_scheme(
             '', load_from_local, force=True)
     mme_ckpt.load_from_local = load_from_local
