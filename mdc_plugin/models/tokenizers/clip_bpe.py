@@ -1,14 +1,12 @@
 """CLIP byte-pair-encoding caption tokenizer (offline, ships with open_clip).
 """
-import re
 from functools import lru_cache
 from typing import List
 
 from mmpretrain.registry import TOKENIZER
 
 from .base import CaptionTokenizer
-
-_SPACE_BEFORE_PUNCT = re.compile(r'\s+([,.!?;:])')
+from .detokenize import join_pieces
 
 
 @lru_cache(maxsize=None)
@@ -26,6 +24,10 @@ class CLIPBPETokenizer(CaptionTokenizer):
     ``bos_id``/``eos_id`` are ``<start_of_text>``/``<end_of_text>``;
     ``pad_id = 49408``, ``mask_id = 49409``, ``vocab_size = 49410``. Text is
     cleaned and lower-cased as open_clip does (``clean='lower'``).
+
+    Decoding joins the BPE words back into caption text
+    (:func:`~.detokenize.join_pieces`: ``t-shirt``, ``doesn't``, ``3:30
+    p.m.``), so a decoded caption PTB-tokenizes as the encoded one did.
     """
 
     def __init__(self) -> None:
@@ -46,6 +48,7 @@ class CLIPBPETokenizer(CaptionTokenizer):
         return [int(i) for i in self._bpe.encode(text)]
 
     def _decode_content(self, ids: List[int]) -> str:
-        text = self._bpe.decode(ids)
-        text = ' '.join(text.split())
-        return _SPACE_BEFORE_PUNCT.sub(r'\1', text)
+        # Each BPE word ends in '</w>', which open_clip decodes to a space:
+        # the split gives the encoder's pieces (words, single digits,
+        # punctuation runs, clitics), joined back as captions are written.
+        return join_pieces(self._bpe.decode(ids).split(), split_digits=True)

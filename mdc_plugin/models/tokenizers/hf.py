@@ -7,11 +7,16 @@ from typing import List, Optional
 from mmpretrain.registry import TOKENIZER
 
 from .base import CaptionTokenizer
+from .detokenize import join_pieces
 
 #: Directory of the word-level tokenizer for the embedded shapes data set.
 SHAPES_TOKENIZER_DIR = osp.join(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'assets',
     'shapes_tokenizer')
+
+#: Text with the spacing a space-dropping tokenizer loses (see
+#: :attr:`HFCaptionTokenizer.keeps_spacing`).
+_SPACING_PROBE = "A t-shirt, isn't it? 3:30 p.m. (dogs' bowls)"
 
 _TOKENIZER_FILES = ('tokenizer.json', 'tokenizer_config.json', 'vocab.txt',
                     'vocab.json', 'spiece.model', 'sentencepiece.bpe.model')
@@ -48,6 +53,12 @@ class HFCaptionTokenizer(CaptionTokenizer):
     chosen special (e.g. GPT-2's ``pad == bos == eos``), get new ids appended
     after the tokenizer's ``len()``, in the order bos, eos, pad, mask.
 
+    Tokenizers that keep spacing (byte-level BPE, SentencePiece) decode as
+    they do; ones that drop it (WordPiece, word-level) decode their tokens
+    through :func:`~.detokenize.join_pieces`, so that ``t-shirt`` or
+    ``doesn't`` come back as written rather than ``t - shirt`` /
+    ``doesn ' t`` (:attr:`keeps_spacing` says which applies).
+
     Args:
         path (str): local directory with ``tokenizer.json`` /
             ``tokenizer_config.json`` (as written by ``save_pretrained``).
@@ -83,6 +94,37 @@ class HFCaptionTokenizer(CaptionTokenizer):
         self._base_size = base
         self.vocab_size = next_id
         self._check_specials()
+        self.keeps_spacing = self._probe_spacing()
+
+    def _probe_spacing(self) -> bool:
+        """Whether decode(encode(text)) gives the text back (up to case
+        and repeated spaces)."""
+        ids = self._tok.encode(_SPACING_PROBE, add_special_tokens=False)
+        text = self._tok.decode(ids, skip_special_tokens=True,
+                                clean_up_tokenization_spaces=False)
+        return ' '.join(text.split()).lower() == _SPACING_PROBE.lower()
+
+    def _pieces(self, ids: List[int]) -> List[str]:
+        """The words of ``ids``, special tokens dropped.
+
+        A fast tokenizer's WordPiece decoder may clean up spaces itself
+        (``dogs ' bowls`` -> ``dogs'bowls``), so its tokens are joined here
+        (``##`` continuations); other decoders' output is split on spaces.
+        """
+        special = set(self._tok.all_special_ids)
+        ids = [i for i in ids if i not in special]
+        backend = getattr(self._tok, 'backend_tokenizer', None)
+        if type(getattr(backend, 'decoder', None)).__name__ != 'WordPiece':
+            return self._tok.decode(
+                ids, clean_up_tokenization_spaces=False).split()
+        prefix = backend.decoder.prefix
+        pieces: List[str] = []
+        for token in self._tok.convert_ids_to_tokens(ids):
+            if token.startswith(prefix) and pieces:
+                pieces[-1] += token[len(prefix):]
+            else:
+                pieces.append(token)
+        return pieces
 
     def encode(self, text: str) -> List[int]:
         """``str`` -> content ids (the tokenizer's normalisation, no
@@ -95,6 +137,8 @@ class HFCaptionTokenizer(CaptionTokenizer):
 
     def _decode_content(self, ids: List[int]) -> str:
         ids = [i for i in ids if i < self._base_size]
+        if not self.keeps_spacing:
+            return join_pieces(self._pieces(ids))
         text = self._tok.decode(
             ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
         return ' '.join(text.split())
