@@ -349,3 +349,23 @@ def test_resume_from_url_works(tools, server, schemes, tmp_path):
         '--cfg-options', 'train_cfg.max_epochs=2'
     ])
     assert osp.isfile(tmp_path / 'resumed' / 'epoch_2.pth')
+
+
+def test_one_weight_loader():
+    """Nothing in the package or tools unpickles weights itself: every load
+    goes through ``load_checkpoint_safely`` or MMEngine's (patched)
+    ``CheckpointLoader``, both ending in ``load_from_local``."""
+    import glob
+    import re
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    own = re.compile(r'torch\.load\(|load_state_dict_from_url\(|'
+                     r'hub\.load_url\(|pickle\.loads?\(|allow_pickle=True')
+    offenders = [
+        osp.relpath(path, root)
+        for folder in ('mdc_plugin', 'tools')
+        for path in glob.glob(osp.join(root, folder, '**', '*.py'),
+                              recursive=True)
+        if not path.endswith(osp.join('utils', 'safe_checkpoint.py'))
+        and own.search(open(path).read())
+    ]
+    assert offenders == []

@@ -125,6 +125,21 @@ def test_malicious_checkpoint_refused(tmp_path, sources, capsys):
     assert not dst.exists()
 
 
+def test_legacy_format_checkpoint_converts(tmp_path, sources):
+    """torch's legacy (non-zip) format loads here as on every other path."""
+    src, _ = sources['mdc']
+    legacy = str(tmp_path / 'legacy.pth')
+    torch.save(load_checkpoint_safely(src), legacy,
+               _use_new_zipfile_serialization=False)
+    dst = str(tmp_path / 'out.pth')
+    assert main([legacy, dst]) == 0
+    got = load_checkpoint_safely(dst)['state_dict']
+    assert main([src, str(tmp_path / 'ref.pth')]) == 0
+    expected = load_checkpoint_safely(str(tmp_path / 'ref.pth'))['state_dict']
+    assert set(got) == set(expected)
+    assert all(torch.equal(got[k], expected[k]) for k in got)
+
+
 def test_checkpoint_without_backbone(tmp_path, sources):
     _, model = sources['cap']
     head_only = str(tmp_path / 'head_only.pth')

@@ -34,7 +34,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.model.weight_init import PretrainedInit, update_init_info
 from mmengine.registry import WEIGHT_INITIALIZERS
-from mmengine.runner.checkpoint import _IncompatibleKeys, _load_checkpoint
+from mmengine.runner.checkpoint import _IncompatibleKeys
 
 __all__ = [
     'WeightsNotLoadedError', 'LoadReport', 'extract_state_dict',
@@ -288,11 +288,13 @@ class SafePretrainedInit(PretrainedInit):
         print_log(
             f'load {self.prefix or "model"} from {self.checkpoint}',
             logger='current')
-        checkpoint = _load_checkpoint(
-            self.checkpoint, map_location=self.map_location, logger='current')
-        if not isinstance(checkpoint, Mapping):
+        from .safe_checkpoint import load_checkpoint_safely
+        try:
+            checkpoint = load_checkpoint_safely(self.checkpoint,
+                                                self.map_location)
+        except TypeError:
             raise WeightsNotLoadedError(
-                f'{owner}: {source} holds no state dict')
+                f'{owner}: {source} holds no state dict') from None
         try:
             state_dict = extract_state_dict(checkpoint, self.prefix, source)
         except WeightsNotLoadedError as err:

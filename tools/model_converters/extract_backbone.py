@@ -30,7 +30,6 @@ import hashlib
 import os.path as osp
 import re
 import sys
-import zipfile
 from collections import OrderedDict
 from typing import Dict, List, Optional
 
@@ -74,12 +73,6 @@ def read_checkpoint(path: str) -> dict:
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'source checkpoint "{path}" does not exist')
-    if not zipfile.is_zipfile(path):
-        # torch.save (and MMEngine) write zip archives; anything else is
-        # either another format or a legacy pickle we will not unpickle.
-        raise ConversionError(
-            f'"{path}" is not a torch checkpoint: torch.save writes a zip '
-            'archive, this file is not one (wrong file, or truncated?)')
     try:
         return load_checkpoint_safely(path, map_location='cpu')
     except UnsafeCheckpointError:

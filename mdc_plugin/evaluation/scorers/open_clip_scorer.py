@@ -6,6 +6,8 @@ from typing import Optional, Sequence
 import torch
 from mmpretrain.registry import MODELS
 
+from mdc_plugin.utils.safe_checkpoint import load_checkpoint_safely
+
 from .base import Images, ImageTextScorer, images_to_uint8_hwc
 
 
@@ -14,8 +16,8 @@ class OpenCLIPScorer(ImageTextScorer):
     """Image-text scorer on an open_clip model (ViT-B/32 is the paper's).
 
     The model is built with ``pretrained=None`` (nothing is downloaded) and
-    its weights are read from ``checkpoint`` with
-    ``torch.load(..., weights_only=True)``: an open_clip / OpenCLIP state
+    its weights are read from ``checkpoint`` with the plugin's one safe
+    loader (``load_checkpoint_safely``): an open_clip / OpenCLIP state
     dict (optionally under ``'state_dict'``, ``'module.'`` prefixes are
     stripped). Images go through open_clip's own eval preprocessing, texts
     through its own tokenizer.
@@ -53,13 +55,16 @@ class OpenCLIPScorer(ImageTextScorer):
         import open_clip
         model, _, preprocess = open_clip.create_model_and_transforms(
             model_name, pretrained=None)
-        state = torch.load(checkpoint, map_location='cpu', weights_only=True)
+        try:
+            state = load_checkpoint_safely(checkpoint)
+        except TypeError:  # not a dict
+            state = None
         if isinstance(state, dict) and 'state_dict' in state:
             state = state['state_dict']
         if not isinstance(state, dict):
             raise ValueError(
                 f'OpenCLIPScorer: {checkpoint} does not hold a state dict '
-                f'(got {type(state).__name__}); TorchScript archives such '
+                '(got something else); TorchScript archives such '
                 "as OpenAI's original ViT-B-32.pt must first be converted "
                 'to an open_clip state dict')
         state = OrderedDict((k[len('module.'):] if k.startswith('module.')

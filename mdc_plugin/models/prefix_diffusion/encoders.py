@@ -88,12 +88,13 @@ class OpenCLIPImageEncoder(FrozenImageEncoder):
                              'checkpoint')
         import open_clip
         model = open_clip.create_model(model_name, pretrained=None)
-        state = torch.load(path, map_location='cpu', weights_only=True)
-        if isinstance(state, dict) and 'state_dict' in state:
-            state = state['state_dict']
-        if not isinstance(state, dict):
+        try:
+            state = load_checkpoint_safely(path)
+        except TypeError as err:
             raise ValueError(f'OpenCLIPImageEncoder: {path} does not hold a '
-                             f'state dict (got {type(state).__name__})')
+                             f'state dict ({err})') from None
+        if 'state_dict' in state:
+            state = state['state_dict']
         state = OrderedDict((k[len('module.'):] if k.startswith('module.')
                              else k, v) for k, v in state.items())
         model.load_state_dict(state)
