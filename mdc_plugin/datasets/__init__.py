@@ -4,9 +4,11 @@ from . import transforms  # noqa: F401
 from .base_caption import BaseCaptionDataset, CorruptEntryError
 from .coco_karpathy import COCOKarpathyCaption
 from .cub_caption import CUBCaption
+from .fashion_scene_caption import FashionMNISTItems, FashionSceneCaption
 from .shapes_caption import SyntheticShapesCaption
 
 __all__ = [
     'BaseCaptionDataset', 'CorruptEntryError', 'COCOKarpathyCaption',
-    'CUBCaption', 'SyntheticShapesCaption'
+    'CUBCaption', 'FashionMNISTItems', 'FashionSceneCaption',
+    'SyntheticShapesCaption'
 ]

@@ -9,7 +9,8 @@ keeps every token and trains an attention-pooling probe on them (see
 ``attention_probe``).
 """
 import copy
-from typing import Dict, List, Optional, Tuple
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,21 @@ from ...models.captioners.utils import image_tokens_from_backbone
 from .attention_probe import attention_probe_accuracy
 
 POOLINGS = ('cls', 'mean', 'cls+mean', 'attn')
+#: Reference probes a hook can report beside the backbone's own result.
+BASELINES = ('init', 'pixels')
+#: Pixel features larger than this are average-pooled down (2x per step).
+MAX_PIXEL_FEATURES = 16384
+
+
+def pixel_features(inputs: Tensor) -> Tensor:
+    """Preprocessed images (B, 3, H, W) -> flat pixel vectors (B, D): one
+    channel when all three are equal (grayscale data), average-pooled by 2
+    until D <= ``MAX_PIXEL_FEATURES``."""
+    if torch.equal(inputs[:, :1].expand_as(inputs), inputs):
+        inputs = inputs[:, :1]
+    while inputs[0].numel() > MAX_PIXEL_FEATURES:
+        inputs = F.avg_pool2d(inputs, 2)
+    return inputs.flatten(1).float()
 
 
 def pool_tokens(tokens: Tensor, pooling: str) -> Tensor:
@@ -117,6 +133,15 @@ class LinearProbeHook(Hook):
         batch_size / num_workers: feature extraction loader settings.
         prefix: metric key prefix.
 
+        baselines: reference probes reported beside the result, each
+            computed once per run with the same probe: ``'init'`` probes the
+            weights the run starts from (its random initialisation, or
+            ``load_from``) before the first iteration, ``'pixels'`` the raw
+            preprocessed pixels. They add ``probe/init_accuracy``,
+            ``probe/pixels_accuracy`` and ``probe/gain_over_init`` and a
+            one-line verdict; they are stored in checkpoints, so a resumed
+            run reports the same references.
+
     Runs on rank 0 and broadcasts the numbers, so distributed runs log one
     result.
     """
@@ -129,9 +154,16 @@ class LinearProbeHook(Hook):
                  pooling: str = 'mean', interval: int = 1,
                  batch_size: int = 128, num_workers: int = 0,
                  prefix: str = 'probe', probe_seed: int = 0,
-                 attn_mlp_ratio: float = 0.0) -> None:
+                 attn_mlp_ratio: float = 0.0,
+                 baselines: Sequence[str] = ()) -> None:
         if pooling not in POOLINGS:
             raise ValueError(f'pooling={pooling!r} not one of {POOLINGS}')
+        unknown = [b for b in baselines if b not in BASELINES]
+        if unknown:
+            raise ValueError(f'baselines={list(baselines)}: {unknown} not '
+                             f'among {BASELINES}')
+        self.baselines = tuple(baselines)
+        self.baseline_results: Dict[str, Dict[str, float]] = {}
         self.dataset_cfgs = dict(train=train_dataset, val=val_dataset)
         self.pipeline = pipeline
         self.pooling = pooling
@@ -178,7 +210,7 @@ class LinearProbeHook(Hook):
                             collate_fn=pseudo_collate)
         name = type(model.backbone).__name__
         feats, labels = None, []
-        progress = ProgressBar(len(dataset))
+        progress = ProgressBar(len(dataset)) if sys.stdout.isatty() else None
         for batch in loader:
             data = model.data_preprocessor(batch, False)
             outputs = model.backbone(data['inputs'])
@@ -193,9 +225,10 @@ class LinearProbeHook(Hook):
                 store.append(feat)
             labels.append(torch.stack(
                 [s.gt_label.reshape(-1)[0] for s in data['data_samples']]))
-            for _ in range(len(pooled[0])):
+            for _ in range(len(pooled[0])) if progress else ():
                 progress.update()
-        print()
+        if progress:
+            print()
         return ([torch.cat(store) for store in feats],
                 torch.cat(labels).long().cpu())
 
@@ -223,12 +256,104 @@ class LinearProbeHook(Hook):
         was_training = model.training
         model.eval()
         try:
-            train, val = self.extract(model, 'train'), self.extract(
-                model, 'val')
+            result = self.fit_model(model)
         finally:
             model.train(was_training)
-        result = self.fit(train, val, self.num_classes())
         return {f'{self.prefix}/{k}': v for k, v in result.items()}
+
+    @torch.no_grad()
+    def extract_pixels(self, model, split: str) -> Tuple[Tensor, Tensor]:
+        """Raw preprocessed pixels (N, D) (see :func:`pixel_features`) and
+        labels (N,) of one split."""
+        loader = DataLoader(self._dataset(split), batch_size=self.batch_size,
+                            num_workers=self.num_workers,
+                            collate_fn=pseudo_collate)
+        feats, labels = [], []
+        for batch in loader:
+            data = model.data_preprocessor(batch, False)
+            feats.append(pixel_features(data['inputs']).cpu())
+            labels.append(torch.stack(
+                [s.gt_label.reshape(-1)[0] for s in data['data_samples']]))
+        return torch.cat(feats), torch.cat(labels).long().cpu()
+
+    def probe_pixels(self, model) -> Dict[str, float]:
+        """The linear (L-BFGS) probe on raw pixels; unprefixed metrics."""
+        train, val = (self.extract_pixels(model, 'train'),
+                      self.extract_pixels(model, 'val'))
+        return probe_accuracy(train, val, self.num_classes())
+
+    @staticmethod
+    def _unwrap(runner):
+        return runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+
+    def before_train(self, runner) -> None:
+        """Probe the starting weights (and pixels) once, before training
+        changes them; the global random state is left untouched so the
+        run trains exactly as it would without the baselines."""
+        todo = [b for b in self.baselines if b not in self.baseline_results]
+        if not todo:
+            return
+        if 'init' in todo and runner.iter > 0:
+            raise RuntimeError(
+                'LinearProbeHook(baselines=[\'init\']): this run resumes at '
+                f'iteration {runner.iter} from a checkpoint without the '
+                'stored init probe, so the starting weights are gone; drop '
+                "'init' from the hook's baselines for this run")
+        self._resolve_datasets(runner)
+        model = self._unwrap(runner)
+        result = [None]
+        if is_main_process():
+            with torch.random.fork_rng(devices=[]):
+                was_training = model.training
+                model.eval()
+                try:
+                    result[0] = {
+                        name: (self.probe_pixels(model) if name == 'pixels'
+                               else self.fit_model(model))
+                        for name in todo}
+                finally:
+                    model.train(was_training)
+        broadcast_object_list(result)
+        self.baseline_results.update(result[0])
+        runner.logger.info('linear probe references: ' + ', '.join(
+            f'{name} {res["accuracy"]:.2f}%'
+            for name, res in self.baseline_results.items()))
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        if self.baseline_results:
+            checkpoint.setdefault('meta', {})['linear_probe_baselines'] = \
+                copy.deepcopy(self.baseline_results)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        stored = checkpoint.get('meta', {}).get('linear_probe_baselines')
+        if stored:
+            self.baseline_results.update(
+                {name: {k: float(v) for k, v in res.items()}
+                 for name, res in stored.items() if name in self.baselines})
+
+    def fit_model(self, model) -> Dict[str, float]:
+        """Extract both splits with ``model`` (already in eval mode) and
+        fit this hook's probe; unprefixed metrics."""
+        train, val = self.extract(model, 'train'), self.extract(model, 'val')
+        return self.fit(train, val, self.num_classes())
+
+    def verdict(self, result: Dict[str, float]) -> str:
+        """One line: this backbone's probe beside the references."""
+        parts = [f'this backbone {result["accuracy"]:.2f}%']
+        init = self.baseline_results.get('init')
+        if init:
+            parts.append(f'starting weights {init["accuracy"]:.2f}%')
+        pixels = self.baseline_results.get('pixels')
+        if pixels:
+            parts.append(f'raw pixels {pixels["accuracy"]:.2f}%')
+        text = (f'linear probe ({self.pooling} pooling, '
+                f'{self.num_classes()} classes): ' + ' | '.join(parts))
+        if init:
+            gain = result['accuracy'] - init['accuracy']
+            text += (f' -> training {"improved" if gain > 0 else "did not improve"}'
+                     f' the features by {gain:+.2f} points')
+        return text
 
     def after_val_epoch(self, runner,
                         metrics: Optional[Dict[str, float]] = None) -> None:
@@ -236,12 +361,19 @@ class LinearProbeHook(Hook):
         if (self._calls - 1) % self.interval:
             return
         self._resolve_datasets(runner)
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = self._unwrap(runner)
         result = [self.probe(model) if is_main_process() else None]
         broadcast_object_list(result)
+        own = {k[len(self.prefix) + 1:]: v for k, v in result[0].items()}
+        for name, res in self.baseline_results.items():
+            result[0][f'{self.prefix}/{name}_accuracy'] = res['accuracy']
+        if 'init' in self.baseline_results:
+            result[0][f'{self.prefix}/gain_over_init'] = \
+                own['accuracy'] - self.baseline_results['init']['accuracy']
         runner.logger.info('linear probe: ' + ', '.join(
             f'{k}={v:.4g}' for k, v in result[0].items()))
+        if self.baseline_results:
+            runner.logger.info(self.verdict(own))
         if metrics is not None:
             metrics.update(result[0])
         for key, value in result[0].items():

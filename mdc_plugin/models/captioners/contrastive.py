@@ -29,7 +29,9 @@ class ContrastiveImageText(BaseModel):
         image_dims: width C of the backbone tokens.
         embed_dims: joint embedding width.
         text_dims / text_layers / text_heads: the text transformer.
-        pool: 'cls' or 'mean' image pooling.
+        pool: 'cls' or 'mean' image pooling ('mean' for backbones without
+            a class token: ResNet, ConvNeXt, Swin, featmap ViTs).
+        backbone_stage: which entry of a multi-stage backbone output.
 
     ``encode_image`` / ``encode_text`` return L2-normalised (B, D) features
     (the interface CaptionMetric's ``PluginModelScorer`` uses). ``predict``
@@ -42,6 +44,7 @@ class ContrastiveImageText(BaseModel):
                  image_dims: int, embed_dims: int = 256,
                  text_dims: int = 256, text_layers: int = 4,
                  text_heads: int = 4, pool: str = 'cls',
+                 backbone_stage: int = -1,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=build_data_preprocessor(
@@ -53,6 +56,7 @@ class ContrastiveImageText(BaseModel):
         self.tokenizer = build_caption_tokenizer(tokenizer)
         self.max_length = max_length
         self.pool = pool
+        self.backbone_stage = backbone_stage
         # references of the last multi-image predict batch (see predict)
         self._previous_pool: List[str] = []
         self.text = CaptionTransformer(self.tokenizer.vocab_size, max_length,
@@ -65,7 +69,8 @@ class ContrastiveImageText(BaseModel):
     def encode_image(self, inputs: Tensor) -> Tensor:
         """Preprocessed images (B, 3, H, W) -> unit vectors (B, D)."""
         tokens = image_tokens_from_backbone(self.backbone(inputs),
-                                            type(self.backbone).__name__)
+                                            type(self.backbone).__name__,
+                                            self.backbone_stage)
         pooled = tokens[:, 0] if self.pool == 'cls' else tokens.mean(1)
         return F.normalize(self.image_proj(pooled), dim=-1)
 

@@ -15,14 +15,20 @@ class ImageCaptioner(BaseModel):
     """Captioner shared by MDC, Cap/CapPa and the discrete-diffusion heads.
 
     Args:
-        backbone: an MMPretrain backbone that returns a token sequence
-            (e.g. ``VisionTransformer`` with ``out_type='raw'``: (B, 1+N, C)).
+        backbone: any MMPretrain backbone: token sequences (B, N, C) (e.g.
+            ``VisionTransformer`` with ``out_type='raw'``) are used as they
+            are, feature maps (B, C, H, W) (ResNet, ConvNeXt, Swin, ViT
+            ``out_type='featmap'``) are flattened to (B, H*W, C).
         head: a caption head with ``loss(tokens, data_samples)`` and
             ``predict(tokens)``.
         neck: optional module mapping image tokens (B, N, C) -> (B, N', C').
         data_preprocessor: defaults to MMPretrain's ``ClsDataPreprocessor``.
         predict_cfg: keyword overrides passed to ``head.predict`` at
             validation/test time (e.g. ``dict(steps=4)``).
+        backbone_stage: which entry of a multi-stage backbone output the
+            head reads (an index into the backbone's ``out_indices``).
+        featmap_pos_embed: ``'sincos'`` (default) adds fixed 2-D position
+            codes to flattened feature maps; ``None`` adds none.
 
     ``predict`` fills ``DataSample.pred_caption`` as MMPretrain's BLIP
     captioner does, so its ``COCOCaption`` metric and visualizer work too.
@@ -32,6 +38,8 @@ class ImageCaptioner(BaseModel):
                  neck: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  predict_cfg: Optional[dict] = None,
+                 backbone_stage: int = -1,
+                 featmap_pos_embed: Optional[str] = 'sincos',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=build_data_preprocessor(
                              data_preprocessor),
@@ -40,6 +48,8 @@ class ImageCaptioner(BaseModel):
         self.neck = MODELS.build(neck) if neck is not None else None
         self.head = MODELS.build(head)
         self.predict_cfg = dict(predict_cfg or {})
+        self.backbone_stage = backbone_stage
+        self.featmap_pos_embed = featmap_pos_embed
 
     @property
     def _metainfo(self):
@@ -65,8 +75,9 @@ class ImageCaptioner(BaseModel):
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
         """Images (B, 3, H, W) -> image tokens (B, N, C) for the head."""
-        tokens = image_tokens_from_backbone(self.backbone(inputs),
-                                            type(self.backbone).__name__)
+        tokens = image_tokens_from_backbone(
+            self.backbone(inputs), type(self.backbone).__name__,
+            self.backbone_stage, self.featmap_pos_embed)
         return self.neck(tokens) if self.neck is not None else tokens
 
     def forward(self, inputs: Tensor,

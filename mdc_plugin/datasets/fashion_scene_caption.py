@@ -1,0 +1,159 @@
+"""Real-image caption scenes and the official probe task, from Fashion-MNIST.
+
+``FashionSceneCaption``: 1-4 Fashion-MNIST product photos on a 2 x 2 grid,
+with captions naming every item (the pretraining data). ``FashionMNISTItems``:
+single items at scene scale with their class (the probe's 10-class task).
+Both render images on the fly from the official IDX files; nothing is
+written to disk and nothing is downloaded.
+"""
+from typing import List, Optional, Sequence
+
+import numpy as np
+from mmengine.dataset import BaseDataset
+from mmpretrain.registry import DATASETS
+
+from .base_caption import BaseCaptionDataset
+from .fashion import (CLASSES, compose_scene, load_fashion_split,
+                      render_item, render_scene, scene_captions)
+
+#: Which official item split feeds each scene split.
+ITEM_SPLIT = dict(train='train', val='test', test='test')
+#: Separates the random streams of the scene splits.
+SPLIT_CODES = dict(train=0, val=1, test=2)
+DEFAULT_NUM_SCENES = dict(train=100000, val=500, test=1000)
+
+
+@DATASETS.register_module()
+class FashionSceneCaption(BaseCaptionDataset):
+    """Captioned scenes of real Fashion-MNIST items.
+
+    Scene ``i`` of a split is drawn from a generator seeded with
+    ``(seed, split, i)``, so it is the same on every run, worker and rank,
+    and the train set can be as large as wanted at no storage cost. Train
+    scenes use only the 60,000 official train items; val and test scenes
+    only the 10,000 official test items.
+
+    data_info keys: ``img`` ((canvas, canvas) uint8, grayscale), ``gt_caption``
+    (list[str], ``num_captions`` phrasings), ``image_id`` (str, e.g.
+    ``'val_000012'``), ``labels`` (list[int], the items' classes in reading
+    order) and ``cells`` (list[int], 0-3 = top left .. bottom right).
+
+    Args:
+        data_root: folder with the four official IDX files (``.gz`` or
+            raw); ``None`` searches ``data/fashion-mnist`` then
+            ``/usr/share/datasets/fashion-mnist`` (Debian's package).
+        split: ``'train'``, ``'val'`` or ``'test'``.
+        num_scenes: scenes in the split (default 100,000 / 500 / 1,000).
+        canvas: scene side in px (>= 56, even); items stay 28 px.
+        num_items: (min, max) items per scene, within 1-4.
+        num_captions: phrasings per scene.
+        seed: generation seed.
+        check_count: require the official item counts (tests set False).
+        **kwargs: :class:`~mmengine.dataset.BaseDataset` arguments.
+    """
+
+    METAINFO = dict(classes=CLASSES)
+
+    def __init__(self, data_root: Optional[str] = None, split: str = 'train',
+                 num_scenes: Optional[int] = None, canvas: int = 64,
+                 num_items: Sequence[int] = (1, 4), num_captions: int = 5,
+                 seed: int = 0, check_count: bool = True, **kwargs) -> None:
+        if split not in ITEM_SPLIT:
+            raise ValueError(f'FashionSceneCaption: split must be one of '
+                             f'{tuple(ITEM_SPLIT)}, got {split!r}')
+        for key in ('ann_file', 'data_prefix'):
+            if key in kwargs:
+                raise TypeError(f'FashionSceneCaption does not take {key!r}: '
+                                'scenes are composed from the IDX files in '
+                                'data_root')
+        self.split = split
+        self.num_scenes = int(num_scenes or DEFAULT_NUM_SCENES[split])
+        self.canvas = int(canvas)
+        self.num_items = tuple(int(n) for n in num_items)
+        self.num_captions = int(num_captions)
+        self.seed = int(seed)
+        self.check_count = check_count
+        self.item_root = data_root
+        super().__init__(data_root='', **kwargs)
+
+    def items(self):
+        """The (images, labels) arrays of this split's item pool."""
+        return load_fashion_split(self.item_root, ITEM_SPLIT[self.split],
+                                  self.check_count)
+
+    def load_data_list(self) -> List[dict]:
+        """One small entry per scene; images and captions are made in
+        :meth:`get_data_info`."""
+        self.items()  # fail now, naming the file, if the data is bad
+        if self.num_scenes < 1:
+            raise ValueError(f'FashionSceneCaption: num_scenes must be >= 1, '
+                             f'got {self.num_scenes}')
+        data_list = [dict(scene_index=i, image_id=f'{self.split}_{i:06d}',
+                          img_path='') for i in range(self.num_scenes)]
+        return self.finalize(data_list, f'Fashion-MNIST {self.split} scenes')
+
+    def compose(self, scene_index: int) -> dict:
+        """Image, captions and layout of one scene (deterministic)."""
+        images, labels = self.items()
+        rng = np.random.default_rng(
+            [self.seed, SPLIT_CODES[self.split], scene_index])
+        placements = compose_scene(rng, labels, self.canvas, self.num_items)
+        return dict(
+            img=render_scene(images, placements, self.canvas),
+            gt_caption=scene_captions(rng, placements, self.num_captions),
+            labels=[p.label for p in placements],
+            cells=[p.cell for p in placements])
+
+    def get_data_info(self, idx: int) -> dict:
+        info = super().get_data_info(idx)
+        info.pop('img_path', None)
+        info.update(self.compose(info['scene_index']))
+        return info
+
+
+@DATASETS.register_module()
+class FashionMNISTItems(BaseDataset):
+    """The official Fashion-MNIST classification task at scene scale: each
+    28 px item centred on a black ``canvas`` px image, ``gt_label`` its
+    class (0-9).
+
+    Args:
+        data_root: as for :class:`FashionSceneCaption`.
+        split: ``'train'`` (60,000 items) or ``'test'`` (10,000).
+        num_items: use a fixed random subset of this size (``None``: all).
+        canvas: image side in px.
+        seed: seed of the subset.
+        check_count: require the official item counts.
+        **kwargs: :class:`~mmengine.dataset.BaseDataset` arguments.
+    """
+
+    METAINFO = dict(classes=CLASSES)
+
+    def __init__(self, data_root: Optional[str] = None, split: str = 'test',
+                 num_items: Optional[int] = None, canvas: int = 64,
+                 seed: int = 0, check_count: bool = True, **kwargs) -> None:
+        self.split = split
+        self.num_items = num_items
+        self.canvas = int(canvas)
+        self.seed = int(seed)
+        self.check_count = check_count
+        self.item_root = data_root
+        super().__init__(data_root='', **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        _, labels = load_fashion_split(self.item_root, self.split,
+                                       self.check_count)
+        index = np.arange(len(labels))
+        if self.num_items is not None and self.num_items < len(labels):
+            rng = np.random.default_rng(self.seed)
+            index = np.sort(rng.choice(len(labels), self.num_items,
+                                       replace=False))
+        return [dict(item=int(i), gt_label=int(labels[i]),
+                     image_id=f'{self.split}_{int(i):05d}') for i in index]
+
+    def get_data_info(self, idx: int) -> dict:
+        info = super().get_data_info(idx)
+        images, _ = load_fashion_split(self.item_root, self.split,
+                                       self.check_count)
+        info['img'] = render_item(images[info['item']], self.canvas)
+        return info
