@@ -8,9 +8,21 @@
 # MMPretrain ships no VQGAN; the closest tokenizer it ships is BEiT v2's VQKD
 # (K = 8192, 14 x 14 codes at 224 px, 32-d l2-normalised codebook), used
 # here frozen: its ViT-B/16 encoder is the backbone and its task layer and
-# codebook are VQTokenizerNeck(source='frozen'). Put MMPretrain's
-# vqkd_encoder.pth (the BEiT v2 target generator) at vq_checkpoint.
-#   python tools/train.py configs/mc_diffusion/mcs_vqkd-b16_cub.py
+# codebook are VQTokenizerNeck(source='frozen').
+#
+# Weights: MMPretrain's BEiT v2 target generator, vqkd_encoder.pth (the
+# checkpoint MMPretrain's beitv2 pretraining configs name as the
+# target_generator init_cfg: download.openmmlab.com/mmselfsup/1.x/
+# target_generator_ckpt/vqkd_encoder.pth; keys encoder.*,
+# encode_task_layer.*, quantize.*). A BEiT v2 pretraining checkpoint holds
+# the same under target_generator.*: add
+# model.backbone.init_cfg.prefix=target_generator.encoder.
+# model.neck.checkpoint_prefix=target_generator. to the options below.
+# Put it at checkpoints/vqkd_encoder.pth, or pass the path:
+#   python tools/train.py configs/mc_diffusion/mcs_vqkd-b16_cub.py \
+#       --cfg-options vq_checkpoint=PATH
+# (vq_checkpoint is copied into model.backbone.init_cfg.checkpoint and
+# model.neck.checkpoint; tools/train.py sets both from it.)
 _base_ = [
     '../_base_/datasets/cub_caption.py',
     '../_base_/default_runtime.py',

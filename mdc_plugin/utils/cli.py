@@ -7,6 +7,11 @@ exist, so a typo (``optim_wrapper.optimizer.lrr=0.1``) trains with the
 default value. :func:`merge_cfg_options` refuses unknown keys and suggests
 close matches. A key that is meant to be new is written with a leading
 ``+``: ``--cfg-options +model.init_cfg.strict=True``.
+
+A config variable that other entries copied when the file was read
+(``vq_checkpoint``, ``data_root``) is set in those entries too, or, for
+a number that may equal unrelated keys, refused with the keys to set
+(:mod:`mdc_plugin.utils.cfg_variables`).
 """
 import datetime
 import difflib
@@ -18,6 +23,9 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
+
+from .cfg_variables import (CopiedVariableError, copied_variables,
+                            resolve_variable_overrides)
 
 __all__ = [
     'UnknownConfigKeyError', 'check_cfg_options', 'merge_cfg_options',
@@ -108,7 +116,8 @@ def check_cfg_options(cfg: Config,
         dict: Options ready for ``cfg.merge_from_dict``.
 
     Raises:
-        UnknownConfigKeyError: A key without ``+`` does not exist in ``cfg``.
+        UnknownConfigKeyError: A key without ``+`` does not exist in ``cfg``,
+            or overrides a number the config copied into other keys.
     """
     if not options:
         return {}
@@ -125,6 +134,18 @@ def check_cfg_options(cfg: Config,
         cleaned[key] = value
     if errors:
         raise UnknownConfigKeyError('\n'.join(errors))
+    filename = getattr(cfg, 'filename', None)
+    if filename and osp.isfile(filename):
+        plain = {k: v for k, v in cleaned.items()
+                 if k in options}  # '+' keys set only what they name
+        try:
+            merged, notes = resolve_variable_overrides(
+                root, plain, copied_variables(filename))
+        except CopiedVariableError as err:
+            raise UnknownConfigKeyError(str(err)) from err
+        for note in notes:
+            print_log(note, logger='current')
+        cleaned.update(merged)
     return cleaned
 
 
@@ -218,7 +239,13 @@ def finish_distributed() -> None:
 
 
 def build_runner(cfg: Config):
-    """``Runner.from_cfg``, or ``RUNNERS.build`` if ``runner_type`` is set."""
+    """``Runner.from_cfg``, or ``RUNNERS.build`` if ``runner_type`` is set.
+
+    Missing local weight files of the model config fail first
+    (:func:`~mdc_plugin.utils.preflight.check_weight_files`).
+    """
+    from .preflight import check_weight_files
+    check_weight_files(cfg)
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
         return RUNNERS.build(cfg)

@@ -176,9 +176,11 @@ class VQTokenizerNeck(BaseModule):
         super().init_weights()
         if self.source == 'frozen' and not self._loaded:
             if not _exists(self.checkpoint):
+                from mdc_plugin.utils.preflight import VQKD_HINT
                 raise FileNotFoundError(
                     f'VQTokenizerNeck: frozen tokenizer checkpoint '
-                    f'{self.checkpoint!r} is not a file')
+                    f'{self.checkpoint!r} (model.neck.checkpoint) is not a '
+                    f'file. {VQKD_HINT}')
             self.load_frozen(self.checkpoint)
 
     def train(self, mode: bool = True) -> 'VQTokenizerNeck':
