@@ -6,6 +6,8 @@ from typing import Any, Dict, List, Sequence
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
+from .image_check import find_bad_images, summarize_bad_images
+
 ON_CORRUPT = ('raise', 'skip')
 
 
@@ -59,15 +61,29 @@ class BaseCaptionDataset(BaseDataset):
 
     Args:
         on_corrupt (str): ``'raise'`` (default) or ``'skip'``.
+        check_images (bool): open and decode every image when the data set
+            is loaded, so that missing or unreadable files are found before
+            training instead of when fetched (hours later). With
+            ``on_corrupt='raise'`` any problem raises ``FileNotFoundError``
+            with the counts; with ``'skip'`` those entries are dropped and
+            counted. ``tools/misc/check_dataset.py CONFIG`` lists them all.
+        check_workers (int): decoding threads for ``check_images``.
         **kwargs: :class:`~mmengine.dataset.BaseDataset` arguments.
+
+    Every skipped entry's reason is kept in :attr:`skipped_entries`.
     """
 
-    def __init__(self, *args, on_corrupt: str = 'raise', **kwargs) -> None:
+    def __init__(self, *args, on_corrupt: str = 'raise',
+                 check_images: bool = False, check_workers: int = 8,
+                 **kwargs) -> None:
         if on_corrupt not in ON_CORRUPT:
             raise ValueError(f'on_corrupt must be one of {ON_CORRUPT}, got '
                              f'{on_corrupt!r}')
         self.on_corrupt = on_corrupt
+        self.check_images = bool(check_images)
+        self.check_workers = int(check_workers)
         self.num_skipped = 0
+        self.skipped_entries: List[str] = []
         self._skip_examples: List[str] = []
         super().__init__(*args, **kwargs)
 
@@ -78,6 +94,7 @@ class BaseCaptionDataset(BaseDataset):
                 f'{type(self).__name__}: {message} (set on_corrupt="skip" to '
                 'skip such entries)')
         self.num_skipped += 1
+        self.skipped_entries.append(message)
         if len(self._skip_examples) < 5:
             self._skip_examples.append(message)
 
@@ -98,6 +115,8 @@ class BaseCaptionDataset(BaseDataset):
                     f'{idx}: {data_list[seen[image_id]]["img_path"]} and '
                     f'{info["img_path"]})')
             seen[image_id] = idx
+        if self.check_images:
+            data_list = self._drop_bad_images(data_list, source)
         if self.num_skipped:
             print_log(
                 f'{type(self).__name__}: skipped {self.num_skipped} corrupt '
@@ -107,6 +126,26 @@ class BaseCaptionDataset(BaseDataset):
             raise ValueError(f'{type(self).__name__}: no usable samples in '
                              f'{source}')
         return data_list
+
+    def _drop_bad_images(self, data_list: List[dict],
+                         source: str) -> List[dict]:
+        """Raise on (or skip) entries whose image is missing/unreadable."""
+        missing, unreadable = find_bad_images(
+            [info['img_path'] for info in data_list], self.check_workers)
+        if not missing and not unreadable:
+            return data_list
+        summary = summarize_bad_images(missing, unreadable, len(data_list))
+        if self.on_corrupt == 'raise':
+            raise FileNotFoundError(
+                f'{type(self).__name__} ({source}): {summary}\n(list them '
+                'all with tools/misc/check_dataset.py CONFIG; set '
+                'on_corrupt="skip" to train without them)')
+        bad = set(missing) | {p for p, _ in unreadable}
+        for path in missing:
+            self.corrupt(f'image missing: {path}')
+        for path, why in unreadable:
+            self.corrupt(f'image {why}: {path}')
+        return [info for info in data_list if info['img_path'] not in bad]
 
     @staticmethod
     def require(entry: dict, keys: Sequence[str], where: str) -> None:

@@ -50,6 +50,9 @@ class COCOKarpathyCaption(BaseCaptionDataset):
         split (str, optional): Karpathy split, see above.
         train_includes_restval (bool): see above. Defaults to True.
         on_corrupt (str): ``'raise'`` or ``'skip'`` images without captions.
+        check_images (bool): decode every image at load time; missing or
+            unreadable ones raise (or, with ``on_corrupt='skip'``, are
+            dropped), see :class:`BaseCaptionDataset`.
         **kwargs: :class:`~mmengine.dataset.BaseDataset` arguments.
     """
 

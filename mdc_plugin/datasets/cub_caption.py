@@ -83,6 +83,9 @@ class CUBCaption(BaseCaptionDataset):
         data_prefix (dict): ``dict(img_path='images')``.
         on_corrupt (str): ``'raise'`` or ``'skip'`` images with a missing or
             empty caption file.
+        check_images (bool): decode every image at load time; missing or
+            unreadable ones raise (or, with ``on_corrupt='skip'``, are
+            dropped), see :class:`BaseCaptionDataset`.
         **kwargs: :class:`~mmengine.dataset.BaseDataset` arguments.
     """
 
