@@ -55,6 +55,10 @@ def parse_args() -> argparse.Namespace:
         '--attn-mlp-ratio', type=float, default=0.0,
         help='with --pooling attn: add the MAP head MLP (hidden width = '
         'ratio x token width); 0 = attention + LayerNorm + linear only')
+    parser.add_argument(
+        '--pixels', action='store_true',
+        help='probe raw preprocessed pixels instead of backbone features '
+        '(the linear L-BFGS probe; the reference row of the probe tables)')
     parser.add_argument('--out', help='write the result as JSON here')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args()
@@ -73,11 +77,17 @@ def main() -> None:
     hook = probe_hook_from_config(cfg, args.pooling, args.probe_seed,
                                   args.attn_mlp_ratio)
     start = time.time()
-    result = hook.probe(model)
+    if args.pixels:
+        model.eval()
+        result = {f'{hook.prefix}/{k}': v
+                  for k, v in hook.probe_pixels(model).items()}
+        source = 'raw pixels'
+    else:
+        result = hook.probe(model)
     result = dict(
         config=args.config,
         checkpoint=source,
-        pooling=hook.pooling,
+        pooling='linear (pixels)' if args.pixels else hook.pooling,
         seconds=round(time.time() - start, 1),
         **result)
     print(json.dumps(result, indent=2))

@@ -1,8 +1,11 @@
 # After validation, fit a linear probe on frozen backbone features of the
 # train split and report val accuracy (probe/accuracy), so a pretraining run
-# shows whether its features learned something.
+# shows whether its features learned something. Beside it: the same probe
+# on the run's own starting weights (random init, measured before the first
+# iteration) and on raw pixels, with a one-line verdict at the end.
 custom_hooks = [
     dict(type='LinearProbeHook',
          pipeline=[dict(type='LoadCaptionImage'), dict(type='PackInputs')],
-         pooling='mean'),
+         pooling='mean',
+         baselines=['init', 'pixels']),
 ]

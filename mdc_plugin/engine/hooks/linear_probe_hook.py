@@ -30,7 +30,7 @@ POOLINGS = ('cls', 'mean', 'cls+mean', 'attn')
 #: Reference probes a hook can report beside the backbone's own result.
 BASELINES = ('init', 'pixels')
 #: Pixel features larger than this are average-pooled down (2x per step).
-MAX_PIXEL_FEATURES = 16384
+MAX_PIXEL_FEATURES = 4096
 
 
 def pixel_features(inputs: Tensor) -> Tensor:
@@ -295,11 +295,13 @@ class LinearProbeHook(Hook):
         if not todo:
             return
         if 'init' in todo and runner.iter > 0:
-            raise RuntimeError(
-                'LinearProbeHook(baselines=[\'init\']): this run resumes at '
-                f'iteration {runner.iter} from a checkpoint without the '
-                'stored init probe, so the starting weights are gone; drop '
-                "'init' from the hook's baselines for this run")
+            runner.logger.warning(
+                'LinearProbeHook: no init probe: this run resumes at '
+                f'iteration {runner.iter} from a checkpoint that does not '
+                'store one, and the starting weights are gone')
+            todo.remove('init')
+            if not todo:
+                return
         self._resolve_datasets(runner)
         model = self._unwrap(runner)
         result = [None]
@@ -351,8 +353,9 @@ class LinearProbeHook(Hook):
                 f'{self.num_classes()} classes): ' + ' | '.join(parts))
         if init:
             gain = result['accuracy'] - init['accuracy']
-            text += (f' -> training {"improved" if gain > 0 else "did not improve"}'
-                     f' the features by {gain:+.2f} points')
+            verdict = 'improved' if gain > 0 else 'did not improve'
+            text += (f' -> training {verdict} the features '
+                     f'({gain:+.2f} points)')
         return text
 
     def after_val_epoch(self, runner,

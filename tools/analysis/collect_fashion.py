@@ -1,0 +1,220 @@
+"""Tables and the learning-curve plot of the Fashion-MNIST comparison.
+
+    python tools/analysis/collect_fashion.py work_dirs/fashion \
+        --out docs/results_data/fashion \
+        --plot docs/images/fashion_learning_curve.png
+
+Reads what tools/analysis/reproduce_fashion.sh wrote under the results
+folder: per training run ``NAME_seedS/`` its last validation scalars
+(``*/vis_data/scalars.json``: the hook's linear probe and caption scores)
+and wall time (``done``); ``random_seedS.json`` and ``pixels.json``
+(tools/linear_probe.py); ``curve_NAME_seedS_iterN.json`` (probes of the
+25% / 50% checkpoints) and ``attn_*.json`` (attention-pooling probes).
+Writes every raw number to ``OUT/summary.json`` and prints Markdown tables.
+Missing results show as '-', so a partial reproduction still renders.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import re
+import statistics
+from typing import Dict, List, Optional
+
+from mdc_plugin.utils.atomic_io import atomic_dump_json
+
+ROWS = [
+    ('supervised', 'supervised reference (trained on the probe label)'),
+    ('mdc', 'MDC, paper masking t ~ U[0.5, 1]'),
+    ('mdc_mdlm-t', "MDC, MDLM masking t ~ U[0.001, 1]"),
+    ('cap', 'Cap (autoregressive captioning)'),
+    ('clip', 'CLIP-style contrastive'),
+    ('random', 'random init (no pretraining)'),
+]
+CURVE = ('mdc', 'cap', 'clip')
+CAPTION_KEYS = ('caption/BLEU-4', 'caption/ROUGE-L', 'caption/CIDEr')
+
+
+def read_json(path: str) -> Optional[dict]:
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def last_val_scalars(run_dir: str) -> Optional[dict]:
+    """The last scalars line that holds the probe result."""
+    files = sorted(glob.glob(osp.join(run_dir, '*', 'vis_data',
+                                      'scalars.json')))
+    for path in reversed(files):
+        with open(path) as f:
+            lines = [json.loads(line) for line in f if line.strip()]
+        for entry in reversed(lines):
+            if 'probe/accuracy' in entry:
+                return entry
+    return None
+
+
+def wall_seconds(run_dir: str) -> Optional[int]:
+    path = osp.join(run_dir, 'done')
+    if not osp.isfile(path):
+        return None
+    match = re.search(r'(\d+) s', open(path).read())
+    return int(match.group(1)) if match else None
+
+
+def mean_spread(values: List[float]) -> Optional[Dict[str, float]]:
+    """Mean, half the max-min range (the seed-to-seed spread) and values."""
+    if not values:
+        return None
+    return dict(mean=statistics.fmean(values),
+                spread=(max(values) - min(values)) / 2, values=values,
+                n=len(values))
+
+
+def fmt(stat: Optional[dict], digits: int = 1) -> str:
+    if not stat:
+        return '-'
+    if stat['n'] == 1:
+        return f"{stat['mean']:.{digits}f} (1 seed)"
+    return f"{stat['mean']:.{digits}f} ± {stat['spread']:.{digits}f}"
+
+
+def collect(root: str, budget: int = 1200) -> dict:
+    """Every number of the comparison, per row, with seed statistics."""
+    seeds = sorted({int(m.group(1)) for p in os.listdir(root)
+                    for m in [re.search(r'_seed(\d+)', p)] if m})
+    out = dict(rows={}, curve={}, pixels=read_json(osp.join(root,
+                                                            'pixels.json')))
+    for name, _ in ROWS:
+        linear, attn, captions, walls, finals = [], [], {}, [], []
+        for seed in seeds:
+            if name == 'random':
+                res = read_json(osp.join(root, f'random_seed{seed}.json'))
+                if res:
+                    linear.append(res['probe/accuracy'])
+            else:
+                run_dir = osp.join(root, f'{name}_seed{seed}')
+                scalars = last_val_scalars(run_dir)
+                if scalars:
+                    linear.append(scalars['probe/accuracy'])
+                    finals.append(scalars)
+                    for key in CAPTION_KEYS + ('accuracy/top1', ):
+                        if key in scalars:
+                            captions.setdefault(key, []).append(scalars[key])
+                wall = wall_seconds(run_dir)
+                if wall:
+                    walls.append(wall)
+            res = read_json(osp.join(root, f'attn_{name}_seed{seed}.json'))
+            if res:
+                attn.append(res['probe/accuracy'])
+        out['rows'][name] = dict(
+            linear=mean_spread(linear), attn=mean_spread(attn),
+            scores={k: mean_spread(v) for k, v in captions.items()},
+            wall_seconds=mean_spread(walls), final_scalars=finals)
+    for name in CURVE:
+        points = {}
+        pattern = osp.join(root, f'curve_{name}_seed*_iter*.json')
+        for path in glob.glob(pattern):
+            it = int(re.search(r'_iter(\d+)', path).group(1))
+            points.setdefault(it, []).append(
+                read_json(path)['probe/accuracy'])
+        final = out['rows'][name]['linear']
+        if final:
+            points[budget] = final['values']
+        out['curve'][name] = {str(k): mean_spread(v)
+                              for k, v in sorted(points.items())}
+    return out
+
+
+def tables(summary: dict) -> str:
+    lines = ['| backbone | linear probe (mean-pooled), % | attention probe, % '
+             '| BLEU-4 | CIDEr | train wall time |',
+             '| --- | --- | --- | --- | --- | --- |']
+    for name, label in ROWS:
+        row = summary['rows'][name]
+        scores = row['scores']
+        wall = row['wall_seconds']
+        minutes = '-' if not wall else f"{wall['mean'] / 60:.0f} min"
+        lines.append(
+            f"| {label} | {fmt(row['linear'])} | {fmt(row['attn'])} | "
+            f"{fmt(scores.get('caption/BLEU-4'), 3)} | "
+            f"{fmt(scores.get('caption/CIDEr'), 3)} | "
+            f'{minutes} |')
+    pixels = summary.get('pixels')
+    if pixels:
+        lines.append(f"| raw pixels (same linear probe) | "
+                     f"{pixels['probe/accuracy']:.1f} (deterministic) | - | "
+                     '- | - | - |')
+    lines.append('')
+    lines.append('| objective | 25% of the budget | 50% | 100% |')
+    lines.append('| --- | --- | --- | --- |')
+    for name in CURVE:
+        points = summary['curve'].get(name, {})
+        cells = [fmt(points[k]) for k in sorted(points, key=int)]
+        lines.append(f"| {dict(ROWS)[name]} | " + ' | '.join(
+            cells + ['-'] * (3 - len(cells))) + ' |')
+    return '\n'.join(lines)
+
+
+def plot(summary: dict, path: str, budget: int) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in CURVE:
+        points = summary['curve'].get(name, {})
+        xs = sorted(int(k) for k in points)
+        if not xs:
+            continue
+        ys = [points[str(x)]['mean'] for x in xs]
+        err = [points[str(x)]['spread'] for x in xs]
+        ax.errorbar([100 * x / budget for x in xs], ys, yerr=err, marker='o',
+                    capsize=3, label=dict(ROWS)[name])
+    for name, style in (('random', ':'), ('supervised', '--')):
+        stat = summary['rows'][name]['linear']
+        if stat:
+            ax.axhline(stat['mean'], ls=style, color='gray')
+            ax.text(1, stat['mean'] + 0.3, dict(ROWS)[name].split(' (')[0],
+                    color='gray', fontsize=8)
+    if summary.get('pixels'):
+        ax.axhline(summary['pixels']['probe/accuracy'], ls='-.', color='k',
+                   lw=0.8)
+        ax.text(1, summary['pixels']['probe/accuracy'] + 0.3, 'raw pixels',
+                fontsize=8)
+    ax.set_xlabel('% of the training budget (1,200 iterations at batch 64)')
+    ax.set_ylabel('Fashion-MNIST linear probe, test accuracy %')
+    ax.set_title('Probe accuracy along training (mean ± half-range, 2 seeds)',
+                 fontsize=9)
+    ax.legend(fontsize=8, loc='lower right')
+    fig.tight_layout()
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    fig.savefig(path + '.tmp.png', dpi=120)
+    os.replace(path + '.tmp.png', path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('root', help='reproduce_fashion.sh output folder')
+    parser.add_argument('--out', help='folder for summary.json and the raw '
+                        'probe JSON files')
+    parser.add_argument('--plot', help='learning-curve PNG')
+    parser.add_argument('--budget', type=int, default=1200,
+                        help='iterations of the full budget')
+    args = parser.parse_args()
+    summary = collect(args.root, args.budget)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        atomic_dump_json(summary, osp.join(args.out, 'summary.json'),
+                         indent=1)
+        for path in glob.glob(osp.join(args.root, '*.json')):
+            atomic_dump_json(read_json(path),
+                             osp.join(args.out, osp.basename(path)), indent=1)
+    if args.plot:
+        plot(summary, args.plot, args.budget)
+    print(tables(summary))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Reproduce the real-image (Fashion-MNIST) comparison of docs/results.md.
+#   bash tools/analysis/reproduce_fashion.sh [OUT=work_dirs/fashion] [LANE=all]
+# LANE splits the training runs into two halves (a, b) that can run side by
+# side on two cores (OMP_NUM_THREADS=1 each); 'probes' runs the probes and
+# the collection once both halves are done; 'all' does everything in order.
+# Every run uses the same backbone, scenes, budget and seed handling; only
+# the objective differs. The runs skip the hook's per-run init/pixel
+# references (minutes each on CPU); the probes lane measures them once. Finished steps are skipped (outputs are written
+# whole or not at all), so the command can be re-run after an interruption.
+set -euo pipefail
+OUT=${1:-work_dirs/fashion}
+LANE=${2:-all}
+SEEDS=(0 1)
+mkdir -p "$OUT"
+
+declare -A CFG=(
+  [supervised]=configs/benchmarks/supervised_resnet18-w32_fashion.py
+  [mdc]=configs/mdc/resnet18-w32_fashion.py
+  [mdc_mdlm-t]=configs/mdc/resnet18-w32_fashion_mdlm-t.py
+  [cap]=configs/baselines/cap_resnet18-w32_fashion.py
+  [clip]=configs/baselines/clip_resnet18-w32_fashion.py
+)
+MAX_ITERS=$(python -c "from mmengine import Config; print(Config.fromfile('${CFG[mdc]}').train_cfg.max_iters)" 2>/dev/null)
+LANE_A="supervised:0 mdc:0 cap:0 mdc:1 cap:1"
+LANE_B="mdc_mdlm-t:0 clip:0 mdc_mdlm-t:1 clip:1 supervised:1"
+
+train() {  # train NAME SEED
+  local name=$1 seed=$2 dir="$OUT/$1_seed$2"
+  if [ -f "$dir/iter_$MAX_ITERS.pth" ] && [ -f "$dir/done" ]; then
+    echo "skip $name seed $seed (done)"; return
+  fi
+  local resume=()
+  [ -f "$dir/last_checkpoint" ] && resume=(--resume)
+  local start=$(date +%s)
+  python tools/train.py "${CFG[$name]}" --work-dir "$dir" "${resume[@]}" \
+    --cfg-options randomness.seed="$seed" "custom_hooks.0.baselines=[]" \
+    > "$dir.log" 2>&1
+  echo "$name seed $seed: $(( $(date +%s) - start )) s" | tee "$dir/done"
+}
+
+probe() {  # probe OUTFILE CONFIG [args...]
+  local out=$1; shift
+  [ -f "$out" ] && { echo "skip $out"; return; }
+  python tools/linear_probe.py "$@" --out "$out" > "${out%.json}.log" 2>&1
+  echo "probe -> $out"
+}
+
+run_lane() {
+  for job in $1; do train "${job%%:*}" "${job##*:}"; done
+}
+
+probes() {
+  local q1=$((MAX_ITERS / 4)) q2=$((MAX_ITERS / 2))
+  probe "$OUT/pixels.json" "${CFG[mdc]}" --pixels
+  for seed in "${SEEDS[@]}"; do
+    probe "$OUT/random_seed$seed.json" "${CFG[mdc]}" --seed "$seed"
+    # learning curve: the same run's checkpoints at 25% and 50% of the budget
+    for name in mdc cap clip; do
+      for it in $q1 $q2; do
+        probe "$OUT/curve_${name}_seed${seed}_iter$it.json" "${CFG[$name]}" \
+          --checkpoint "$OUT/${name}_seed$seed/iter_$it.pth"
+      done
+    done
+  done
+  # attention-pooling (MAP) probe of every final backbone and random init
+  for seed in "${SEEDS[@]}"; do
+    probe "$OUT/attn_random_seed$seed.json" "${CFG[mdc]}" --seed "$seed" --pooling attn
+    for name in supervised mdc mdc_mdlm-t cap clip; do
+      probe "$OUT/attn_${name}_seed$seed.json" "${CFG[$name]}" --pooling attn \
+        --checkpoint "$OUT/${name}_seed$seed/iter_$MAX_ITERS.pth"
+    done
+  done
+  python tools/analysis/collect_fashion.py "$OUT" --out docs/results_data/fashion \
+    --plot docs/images/fashion_learning_curve.png
+}
+
+case "$LANE" in
+  a) run_lane "$LANE_A" ;;
+  b) run_lane "$LANE_B" ;;
+  probes) probes ;;
+  all) run_lane "$LANE_A"; run_lane "$LANE_B"; probes ;;
+  *) echo "LANE must be a, b, probes or all" >&2; exit 2 ;;
+esac
