@@ -1,4 +1,4 @@
-"""docs/results.md is rendered from the committed raw outputs."""
+"""docs/results_shapes.md is rendered from the committed raw outputs."""
 import json
 import os.path as osp
 import subprocess
@@ -22,8 +22,8 @@ def test_collect_results_renders_committed_numbers(tmp_path):
     with open(osp.join(DATA, 'cap', 'probe_mean.json')) as f:
         probe = json.load(f)['probe/accuracy']
     assert f'{100 * cider:.1f}' in out and f'{probe:.1f}' in out
-    # Every table row the tool prints appears verbatim in docs/results.md.
-    with open(osp.join(REPO, 'docs', 'results.md')) as f:
+    # Every table row the tool prints appears verbatim in docs/results_shapes.md.
+    with open(osp.join(REPO, 'docs', 'results_shapes.md')) as f:
         doc = f.read()
     rows = [line for line in out.splitlines() if line.startswith('| ')
             and not line.startswith('| ---') and 'random init' not in line]

@@ -1,5 +1,5 @@
 """Turn the outputs of tools/analysis/reproduce_results.sh into tables and a
-plot for docs/results.md.
+plot for docs/results_shapes.md.
 
     python tools/analysis/collect_results.py work_dirs/results \
         --plot docs/images/mdc_sampling_steps.png > tables.md
