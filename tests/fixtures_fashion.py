@@ -54,3 +54,41 @@ def make_fashion_root(root: str, sizes: Dict[str, int] = None,
                 with open(osp.join(root, name), 'wb') as f:
                     f.write(data)
     return root
+
+
+def write_tiny_fashion_config(path: str, base: str, root: str,
+                              iters: int = 4, extra: str = '') -> str:
+    """A child of the real Fashion config ``base`` (repo-relative) that
+    trains ``iters`` iterations on the tiny IDX folder ``root`` (no loader
+    workers, 8 val scenes, probes on 40 train / 30 test items)."""
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    text = f'''
+_base_ = [{osp.join(repo, base)!r}]
+root = {root!r}
+loader = dict(num_workers=0, persistent_workers=False, batch_size=4)
+train_dataloader = dict(loader, dataset=dict(data_root=root,
+                                              check_count=False))
+val_dataloader = dict(loader, dataset=dict(data_root=root, num_scenes=8,
+                                            check_count=False))
+test_dataloader = val_dataloader
+train_cfg = dict(max_iters={iters}, val_interval={iters})
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=2, end={iters}),
+]
+default_hooks = dict(logger=dict(interval=1),
+                     checkpoint=dict(interval={iters}))
+probe_set = dict(data_root=root, check_count=False)
+custom_hooks = [dict(type='LinearProbeHook',
+                     train_dataset=dict(type='FashionMNISTItems',
+                                        split='train', num_items=40,
+                                        **probe_set),
+                     val_dataset=dict(type='FashionMNISTItems', split='test',
+                                      **probe_set),
+                     pipeline=[dict(type='LoadCaptionImage'),
+                               dict(type='PackInputs')],
+                     pooling='mean', baselines=['init', 'pixels'])]
+''' + extra
+    with open(path, 'w') as f:
+        f.write(text)
+    return path

@@ -176,3 +176,74 @@ def test_probe_items_are_the_official_task_at_scene_scale(fashion_root):
                                  data_root=fashion_root, split='train',
                                  num_items=25, check_count=False))
     assert len(subset) == 25
+
+
+# ------------------------------------------------- the real configs, tiny
+def run_train(config, work_dir, *options):
+    import subprocess
+    import sys
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    cmd = [sys.executable, osp.join(repo, 'tools', 'train.py'), config,
+           '--work-dir', str(work_dir)]
+    if options:
+        cmd += ['--cfg-options', *options]
+    proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True,
+                          timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+def losses(log: str):
+    return [float(m) for m in re.findall(r'Iter\(train\).*? loss: ([\d.]+)',
+                                         log)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('base', [
+    'configs/mdc/resnet18-w32_fashion.py',
+    'configs/baselines/cap_resnet18-w32_fashion.py',
+    'configs/baselines/clip_resnet18-w32_fashion.py',
+    'configs/benchmarks/supervised_resnet18-w32_fashion.py',
+])
+def test_fashion_configs_train_and_report_the_verdict(tmp_path, fashion_root,
+                                                      base):
+    from fixtures_fashion import write_tiny_fashion_config
+    extra = ''
+    if 'supervised' in base:  # items, not scenes
+        extra = ('train_dataloader = dict(dataset=dict(num_items=None))\n'
+                 'val_dataloader = dict(dataset=dict(num_items=None))\n')
+        cfg_text = open(write_tiny_fashion_config(
+            str(tmp_path / 'c.py'), base, fashion_root, extra=extra)).read()
+        cfg_text = cfg_text.replace(
+            "val_dataloader = dict(loader, dataset=dict(data_root=root, "
+            "num_scenes=8,", "val_dataloader = dict(loader, dataset=dict("
+            "data_root=root,")
+        config = str(tmp_path / 'c.py')
+        open(config, 'w').write(cfg_text)
+    else:
+        config = write_tiny_fashion_config(str(tmp_path / 'c.py'), base,
+                                           fashion_root)
+    log = run_train(config, tmp_path / 'work')
+    verdict = re.search(r'linear probe \(mean pooling, 10 classes\): this '
+                        r'backbone ([\d.]+)% \| starting weights ([\d.]+)% \|'
+                        r' raw pixels ([\d.]+)% -> training (improved|did '
+                        r'not improve) the features', log)
+    assert verdict, log[-3000:]
+    assert len(losses(log)) == 4
+
+
+@pytest.mark.slow
+def test_reference_probes_leave_training_unchanged(tmp_path, fashion_root):
+    """The init/pixel probes run before the first iteration without
+    drawing from the global random state: losses are identical to a run
+    without them."""
+    from fixtures_fashion import write_tiny_fashion_config
+    config = write_tiny_fashion_config(
+        str(tmp_path / 'c.py'), 'configs/mdc/resnet18-w32_fashion.py',
+        fashion_root)
+    with_refs = run_train(config, tmp_path / 'a')
+    without = run_train(config, tmp_path / 'b', 'custom_hooks.0.baselines=[]')
+    assert 'starting weights' in with_refs
+    assert 'starting weights' not in without
+    assert losses(with_refs) == losses(without) and losses(without)
