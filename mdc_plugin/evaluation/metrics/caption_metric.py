@@ -7,6 +7,7 @@ import numpy as np
 from mmengine.dist import is_main_process
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
+from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmpretrain.registry import METRICS, MODELS
 
 from ..atomic_io import atomic_write_json
@@ -326,6 +327,9 @@ class CaptionMetric(BaseMetric):
             self._dump(records, refs, per_image)
         logger.info('CaptionMetric on %d images: %s', len(records), ', '.join(
             f'{k}: {v:.4f}' for k, v in metrics.items()))
+        for name, reason in self._skipped.items():
+            logger.warning('CaptionMetric: %s was not computed (%s)', name,
+                           reason)
         return metrics
 
     @staticmethod
@@ -373,3 +377,11 @@ class CaptionMetric(BaseMetric):
         MMLogger.get_current_instance().info(
             f'CaptionMetric: per-image scores written to {path}')
 
+
+
+# MMEngine's own METRICS registry too, so that a bare
+# ``Evaluator([dict(type='CaptionMetric')])`` outside a runner (default
+# scope unset) finds it; inside MMPretrain's scope the registry above wins.
+if 'CaptionMetric' not in MMENGINE_METRICS.module_dict:
+    MMENGINE_METRICS.register_module(name='CaptionMetric',
+                                     module=CaptionMetric)
