@@ -48,7 +48,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
     cols = 3
     rows = (args.num + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.4 * rows))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 5.6 * rows))
     for i, ax in enumerate(np.atleast_1d(axes).ravel()):
         ax.axis('off')
         if i >= args.num:
@@ -58,7 +58,7 @@ def main() -> None:
             f'{name}: {caps[i]}' for name, caps in captions.items()]
         text = '\n'.join(textwrap.fill(line, 44) for line in lines)
         ax.text(0, 66, text, va='top', fontsize=7.5, family='monospace')
-    fig.tight_layout()
+    fig.subplots_adjust(hspace=0.75, wspace=0.08)
     fig.savefig(args.out, dpi=110, bbox_inches='tight')
     if args.json:
         atomic_dump_json(dict(references=[i['gt_caption'] for i in infos],
