@@ -61,11 +61,14 @@ def test_val_images_go_to_local_and_tensorboard(tmp_path, tiny_shapes_root):
         'val_val_00000_1.png', 'val_val_00003_1.png', 'val_val_00006_1.png'
     ]
     drawn = mmcv.imread(files[0])
-    assert drawn.shape == (256, 256, 3)  # 64 px input, long edge resized
+    # 64 px input, long edge resized to 256, the captions in a band below
+    assert drawn.shape[1:] == (256, 3) and drawn.shape[0] > 256 + 30
     plain = mmcv.imresize(
         mmcv.imread(osp.join(glob.glob(osp.join(tiny_shapes_root, '*'))[0],
                              'images', 'val_00000.png')), (256, 256))
-    assert not np.array_equal(drawn, plain)  # the captions are drawn on it
+    # nothing is drawn over the image; the text is in the band below
+    assert np.abs(drawn[:256].astype(int) - plain).max() <= 2
+    assert (drawn[256:] < 128).any()
 
     events = EventAccumulator(osp.join(vis_data), size_guidance={'images': 0})
     events.Reload()
@@ -103,3 +106,18 @@ def test_caption_text_and_channel_order():
     assert hook._image(bgr)[0, 0].tolist() == [0, 0, 255]
     with pytest.raises(ValueError, match='interval'):
         CaptionVisualizationHook(interval=0)
+
+
+def test_caption_is_drawn_below_the_image_not_over_it():
+    from mmpretrain.visualization import UniversalVisualizer
+    hook = CaptionVisualizationHook(enable=True, resize=128)
+    hook._visualizer = UniversalVisualizer.get_instance(
+        'caption_below_test')
+    image = np.full((64, 64, 3), 90, dtype=np.uint8)
+    text = 'pred: ' + ' '.join(['a red circle above a blue square'] * 3) + \
+        '\nref: a red circle'
+    drawn = hook.draw_caption_below(image, text)
+    assert drawn.shape[1] == 128 and drawn.shape[0] > 128
+    assert (drawn[:128] == 90).all()  # the image is untouched
+    band = drawn[128:]
+    assert (band < 128).any() and (band == 255).any()  # text on white

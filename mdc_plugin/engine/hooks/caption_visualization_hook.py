@@ -1,8 +1,8 @@
 """Draw predicted and reference captions on validation/test images.
 
-Every ``interval``-th sample of a validation or test loop is drawn with
-MMPretrain's ``UniversalVisualizer.visualize_image_caption`` (the image,
-resized, with the text on top) and handed to the visualizer's backends
+Every ``interval``-th sample of a validation or test loop is drawn (the
+image, long edge resized, above a white band holding the text, so that no
+caption covers the image) and handed to the visualizer's backends
 (``LocalVisBackend``: ``<log_dir>/vis_data/vis_image/<name>_<step>.png``;
 ``TensorboardVisBackend``: the image tab) or, with ``out_dir``, written
 there as PNG files. The text is ``pred: <caption>`` followed by up to
@@ -16,8 +16,10 @@ disabled)::
 or for one run: ``--cfg-options default_hooks.visualization.enable=True``.
 """
 import os.path as osp
+import textwrap
 from typing import Optional, Sequence
 
+import mmcv
 import numpy as np
 from mmengine.model import is_model_wrapper
 from mmpretrain.engine.hooks import VisualizationHook
@@ -45,7 +47,8 @@ class CaptionVisualizationHook(VisualizationHook):
         show (bool): also show in a window.
         out_dir (str, optional): write PNGs here (relative paths are under
             the run's log dir) instead of to the visualizer backends.
-        **kwargs: more ``visualize_image_caption`` arguments (``text_cfg``).
+        **kwargs: ``text_cfg`` (dict): ``draw_texts`` arguments, e.g.
+            ``font_sizes``.
     """
 
     def __init__(self, enable: bool = False, interval: int = 500,
@@ -141,8 +144,46 @@ class CaptionVisualizationHook(VisualizationHook):
             if self.out_dir is not None:
                 out_file = osp.join(self._log_dir, self.out_dir,
                                     f'{name}_{step}.png')
-            text = DataSample(pred_caption=self.caption_text(sample))
-            self._visualizer.visualize_image_caption(
-                image=self._image(data_batch['inputs'][sample_id - start]),
-                data_sample=text, resize=self.resize, name=name, step=step,
-                out_file=out_file, **self.draw_args)
+            drawn = self.draw_caption_below(
+                self._image(data_batch['inputs'][sample_id - start]),
+                self.caption_text(sample))
+            if self.show:
+                self._visualizer.show(drawn, win_name=name)
+            if out_file is not None:
+                mmcv.imwrite(drawn[..., ::-1], out_file)
+            else:
+                self._visualizer.add_image(name, drawn, step=step)
+
+    def draw_caption_below(self, image: np.ndarray, text: str) -> np.ndarray:
+        """The image (long edge resized to ``resize``) above a white band
+        holding ``text``, wrapped to the image width; nothing covers the
+        image.
+
+        Args:
+            image: (H, W, 3) uint8 RGB.
+            text: caption lines.
+
+        Returns:
+            np.ndarray: (H' + band, W', 3) uint8 RGB.
+        """
+        if self.resize:
+            h, w = image.shape[:2]
+            size = (self.resize, self.resize * h // w) if w < h else \
+                (self.resize * w // h, self.resize)
+            image = mmcv.imresize(image, size)
+        h, w = image.shape[:2]
+        text_cfg = dict(self.draw_args.get('text_cfg') or {})
+        font = int(text_cfg.pop('font_sizes', max(8, w // 24)))
+        chars = max(8, int(w / (0.6 * font)))
+        lines = [part for line in text.split('\n')
+                 for part in (textwrap.wrap(line, chars) or [''])]
+        band = int(len(lines) * font * 1.5 + font)
+        canvas = np.full((h + band, w, 3), 255, dtype=np.uint8)
+        canvas[:h] = image
+        vis = self._visualizer
+        vis.set_image(canvas)
+        vis.draw_texts('\n'.join(lines),
+                       np.array([[font // 2, h + font // 2]]),
+                       font_sizes=font, colors='black',
+                       vertical_alignments='top', **text_cfg)
+        return vis.get_image()
