@@ -1,2 +1,2 @@
-"""Engine extensions: hooks, FSDP wrap policy."""
-from . import fsdp, hooks  # noqa: F401
+"""Engine extensions: hooks, FSDP wrap policy, exact resume."""
+from . import exact_resume, fsdp, hooks  # noqa: F401
