@@ -41,6 +41,24 @@ class LossTraceHook(Hook):
         time.sleep(self.delay)
 
 
+@HOOKS.register_module()
+class SlowSaveHook(Hook):
+    """On the ``on_save``-th checkpoint save, writes ``marker`` and sleeps
+    inside the save (for a kill to land there)."""
+
+    def __init__(self, marker: str, on_save: int = 2) -> None:
+        self.marker = marker
+        self.on_save = on_save
+        self.saves = 0
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        self.saves += 1
+        if self.saves == self.on_save:
+            with open(self.marker, 'w') as f:
+                f.write(str(runner.iter))
+            time.sleep(120)
+
+
 def _config(tmp_path) -> str:
     path = toy_model.write_toy_config(
         tmp_path / 'kill_cfg.py',
@@ -210,3 +228,44 @@ def test_stale_temp_of_a_killed_save_is_removed(tmp_path):
         f.write(str(tmp_path / 'iter_9.pth'))
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         '.iter_12.pth.abcdef.tmp', 'iter_9.pth', 'last_checkpoint']
+
+
+@pytest.mark.parametrize('keep', [1, 2])
+def test_kill_during_save_keeps_previous_checkpoint(tmp_path, keep):
+    """SIGKILL inside the 2nd (or 3rd) save with ``max_keep_ckpts=keep``:
+    the kept checkpoints are all still there, ``last_checkpoint`` names one
+    of them, and ``--resume`` continues from it."""
+    config = _config(tmp_path)
+    with open(config, 'a') as f:
+        f.write("custom_hooks.append(dict(type='SlowSaveHook', "
+                f"marker={str(tmp_path / 'saving')!r}, on_save={keep + 1}))\n")
+    work = tmp_path / 'work'
+    keep_opt = f'default_hooks.checkpoint.max_keep_ckpts={keep}'
+    cmd = _cmd(config, work, tmp_path / 'trace.txt')
+    cmd.insert(cmd.index('--cfg-options') + 1, keep_opt)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(),
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 180
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if osp.exists(tmp_path / 'saving'):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read().decode()[-4000:]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+    kept = sorted(f for f in os.listdir(work) if f.endswith('.pth'))
+    expected = [f'iter_{CKPT_EVERY * i}.pth' for i in range(1, keep + 1)]
+    assert kept == expected
+    last = (work / 'last_checkpoint').read_text().strip()
+    assert last == str(work / expected[-1]) and osp.isfile(last)
+    cmd = _cmd(config, work, tmp_path / 'resumed.txt', resume='auto')
+    cmd.insert(cmd.index('--cfg-options') + 1, keep_opt)
+    cmd.insert(cmd.index('--cfg-options') + 1, 'custom_hooks.1.on_save=0')
+    _run(cmd)
+    assert _trace(tmp_path / 'resumed.txt')[0][0] == CKPT_EVERY * keep + 1

@@ -72,18 +72,24 @@ What is patched (on ``import mdc_plugin``; idempotent)
    :func:`~mdc_plugin.utils.atomic_io.atomic_write` and passes every other
    call to the builtin ``open``.
 
+7. ``CheckpointHook`` with ``max_keep_ckpts`` deletes the oldest kept
+   checkpoint only after the new one and ``last_checkpoint`` are written
+   (:mod:`mdc_plugin.utils.checkpoint_rotation`).
+
 Related: :mod:`mdc_plugin.utils.weights` re-registers the ``'Pretrained'``
 weight initializer so that it loads through this module and fails loudly.
 
 Plugin code (converters, inference) should call :func:`load_checkpoint_safely`.
 """
 import contextlib
+import errno
 import functools
 import glob
 import os
 import os.path as osp
 import pickle
 import re
+import shutil
 import sys
 import zipfile
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
@@ -96,6 +102,7 @@ from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.logging import HistoryBuffer
 
 from .atomic_io import atomic_write
+from . import checkpoint_rotation
 from .checkpoint_schemes import safe_scheme_loaders
 
 try:  # numpy >= 2
@@ -408,6 +415,10 @@ def _safe_torch_load(filename: str, map_location: Any = None) -> Any:
 def load_from_local(filename: str, map_location: Any = None) -> Any:
     """Safe replacement for MMEngine's local-file checkpoint scheme."""
     filename = osp.expanduser(os.fspath(filename))
+    if not filename:
+        raise FileNotFoundError(
+            'Checkpoint path is empty (load_from / --resume / init_cfg '
+            'checkpoint set to ""?); give the path of a checkpoint file.')
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
     return _safe_torch_load(filename, map_location)
@@ -507,7 +518,50 @@ def atomic_save_checkpoint(checkpoint: dict,
             backend_args=backend_args)
     _remove_stale_temps(filename)
     with atomic_write(filename, 'wb') as f:
-        torch.save(checkpoint, f)
+        writer = _WriteErrors(f)
+        try:
+            torch.save(checkpoint, writer)
+            f.flush()
+        except (RuntimeError, OSError) as err:
+            _raise_if_disk_full(writer.error or err, filename, err)
+            raise
+
+
+class _WriteErrors:
+    """File proxy for ``torch.save`` that keeps the OSError of a failed
+    write (torch reports it only as ``enforce fail at inline_container``).
+    """
+
+    def __init__(self, f) -> None:
+        self._f = f
+        self.error: Optional[OSError] = None
+
+    def write(self, data) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def flush(self) -> None:
+        self._f.flush()
+
+
+def _raise_if_disk_full(cause: BaseException, filename: str,
+                        err: BaseException) -> None:
+    """Name a full disk and what to do about it."""
+    if not (isinstance(cause, OSError)
+            and cause.errno in (errno.ENOSPC, errno.EDQUOT)):
+        return
+    dirname = osp.dirname(osp.abspath(filename))
+    free = shutil.disk_usage(dirname).free
+    raise OSError(
+        cause.errno,
+        f'No space left on the device to write checkpoint "{filename}" '
+        f'({free / 2**20:.1f} MiB free in {dirname}); nothing was replaced '
+        'and the previous checkpoints are kept. Free disk space (or lower '
+        'CheckpointHook max_keep_ckpts, or use --work-dir on a larger disk) '
+        'and resume with --resume.') from err
 
 
 atomic_save_checkpoint._mdc_original = _ORIG_SAVE_CHECKPOINT
@@ -570,6 +624,7 @@ def apply_patches() -> None:
                 is _ORIG_SAVE_CHECKPOINT):
             module.save_checkpoint = atomic_save_checkpoint
     mme_ckpt_hook.open = _checkpoint_hook_open
+    checkpoint_rotation.apply_patches()
 
 
 apply_patches()
