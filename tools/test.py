@@ -12,7 +12,8 @@ With ``--out results.json`` the metrics are written (atomically) as JSON::
 
 and the per-sample predictions are dumped next to it by
 ``AtomicDumpResults`` (MMEngine's ``DumpResults`` with an atomic write);
-``--no-predictions`` skips that. ``--cfg-options`` works as in
+``--no-predictions`` skips that. The checkpoint must match the model
+(keys and shapes) unless ``--no-strict-load`` is given. ``--cfg-options`` works as in
 ``tools/train.py`` (existing keys only; ``+key=value`` adds a key).
 """
 import argparse
@@ -31,7 +32,8 @@ from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 
 from mdc_plugin.utils import atomic_dump_json
-from mdc_plugin.utils.cli import (UnknownConfigKeyError, build_runner,
+from mdc_plugin.utils.cli import (NO_STRICT_FLAG, UnknownConfigKeyError,
+                                  build_runner,
                                   default_work_dir, finish_distributed,
                                   merge_cfg_options, prepare_cpu_distributed,
                                   set_local_rank)
@@ -49,6 +51,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--no-predictions',
         action='store_true',
         help='with --out, do not dump per-sample predictions')
+    parser.add_argument(
+        NO_STRICT_FLAG,
+        dest='strict_load',
+        action='store_false',
+        help='evaluate even if the checkpoint keys or shapes do not match '
+        'the model (default: refuse; unmatched weights stay random)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -105,7 +113,7 @@ def main(argv=None) -> None:
         raise SystemExit(2)
 
     prepare_cpu_distributed(cfg, args.launcher)
-    runner = build_runner(cfg)
+    runner = build_runner(cfg, strict_load=args.strict_load)
     preds = None
     if args.out and not args.no_predictions:
         preds = predictions_path(args.out)

@@ -8,6 +8,10 @@ Examples::
     python tools/train.py CONFIG --amp --amp-dtype bfloat16
     python tools/train.py CONFIG --cfg-options optim_wrapper.optimizer.lr=0.1
     python tools/train.py CONFIG --cfg-options +model.init_cfg.strict=True
+    python tools/train.py CONFIG --cfg-options +load_from=x.pth --no-strict-load
+
+``load_from`` and ``--resume`` checkpoints must match the model (keys and
+shapes); ``--no-strict-load`` loads the matching keys of one that does not.
 
 ``--cfg-options`` keys must already exist in the config (a typo is an error
 that names the key and suggests close matches); prefix a key with ``+`` to
@@ -28,10 +32,11 @@ except ImportError:  # running from a checkout that is not pip-installed
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
-from mdc_plugin.utils.cli import (UnknownConfigKeyError, accelerator_available,
-                                  build_runner, default_work_dir,
-                                  finish_distributed, merge_cfg_options,
-                                  prepare_cpu_distributed, set_local_rank)
+from mdc_plugin.utils.cli import (NO_STRICT_FLAG, UnknownConfigKeyError,
+                                  accelerator_available, build_runner,
+                                  default_work_dir, finish_distributed,
+                                  merge_cfg_options, prepare_cpu_distributed,
+                                  set_local_rank)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -67,6 +72,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--no-persistent-workers',
         action='store_true',
         help='disable persistent_workers in the dataloaders')
+    parser.add_argument(
+        NO_STRICT_FLAG,
+        dest='strict_load',
+        action='store_false',
+        help='load load_from / --resume checkpoints even if their keys or '
+        'shapes do not match the model (default: refuse)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -156,6 +167,8 @@ def merge_args(cfg: Config, args: argparse.Namespace, parser_error) -> Config:
         merge_cfg_options(cfg, args.cfg_options, args.config)
     except UnknownConfigKeyError as err:
         parser_error(str(err))
+    # again, on the overridden values (num_workers=0 -> no persistent ones)
+    _set_dataloader_defaults(cfg, args)
     return cfg
 
 
@@ -169,7 +182,7 @@ def main(argv=None) -> None:
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args, parser_error)
     prepare_cpu_distributed(cfg, args.launcher)
-    runner = build_runner(cfg)
+    runner = build_runner(cfg, strict_load=args.strict_load)
     runner.train()
     del runner  # DDP must go before its process group
     finish_distributed()

@@ -30,7 +30,8 @@ from .cfg_variables import (CopiedVariableError, copied_variables,
 __all__ = [
     'UnknownConfigKeyError', 'check_cfg_options', 'merge_cfg_options',
     'default_work_dir', 'set_local_rank', 'build_runner',
-    'prepare_cpu_distributed', 'accelerator_available'
+    'prepare_cpu_distributed', 'accelerator_available',
+    'strict_checkpoint_loading', 'NO_STRICT_FLAG'
 ]
 
 NEW_KEY_MARK = '+'
@@ -102,6 +103,28 @@ def _unknown_key_message(root: Any, key: str, bad: int,
     return msg
 
 
+def _lookup(root: Any, parts: List[str]) -> Any:
+    node = root
+    for part in parts:
+        node = node[int(part)] if isinstance(node, (list, tuple)) \
+            else node[part]
+    return node
+
+
+def _type_message(old: Any, key: str, value: Any,
+                  config_name: str) -> Optional[str]:
+    """Name a number-valued key given something that is not a number."""
+    if isinstance(old, bool) or not isinstance(old, (int, float)):
+        return None
+    kind = 'an integer' if isinstance(old, int) else 'a number'
+    ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, float) and isinstance(old, float))
+    if ok:
+        return None
+    return (f'--cfg-options {key}={value!r}: {config_name} has {key} = '
+            f'{old!r}, so the value must be {kind} (e.g. {key}={old!r}).')
+
+
 def check_cfg_options(cfg: Config,
                       options: Optional[Dict[str, Any]],
                       config_name: str = 'the config') -> Dict[str, Any]:
@@ -117,7 +140,8 @@ def check_cfg_options(cfg: Config,
 
     Raises:
         UnknownConfigKeyError: A key without ``+`` does not exist in ``cfg``,
-            or overrides a number the config copied into other keys.
+            overrides a number the config copied into other keys, or gives
+            a number-valued key something else (``lr=abc``).
     """
     if not options:
         return {}
@@ -131,6 +155,11 @@ def check_cfg_options(cfg: Config,
         bad = _find_missing(root, key.split('.'))
         if bad is not None:
             errors.append(_unknown_key_message(root, key, bad, config_name))
+        else:
+            wrong = _type_message(_lookup(root, key.split('.')), key, value,
+                                  config_name)
+            if wrong:
+                errors.append(wrong)
         cleaned[key] = value
     if errors:
         raise UnknownConfigKeyError('\n'.join(errors))
@@ -238,16 +267,63 @@ def finish_distributed() -> None:
         dist.destroy_process_group()
 
 
-def build_runner(cfg: Config):
+NO_STRICT_FLAG = '--no-strict-load'
+
+
+def _is_key_mismatch(err: RuntimeError) -> bool:
+    text = str(err)
+    return any(s in text for s in ('missing keys in source state_dict',
+                                   'unexpected key in source state_dict',
+                                   'size mismatch', 'Error(s) in loading'))
+
+
+def strict_checkpoint_loading(runner) -> None:
+    """Make ``runner.load_checkpoint`` (``load_from`` and ``--resume``)
+    strict: a checkpoint whose keys or shapes do not match the model raises
+    :class:`~mdc_plugin.utils.WeightsNotLoadedError` naming the keys and
+    the opt-out flag, instead of logging and going on with random weights.
+    """
+    from .safe_checkpoint import UnsafeCheckpointError
+    from .weights import WeightsNotLoadedError
+    original = runner.load_checkpoint
+
+    def load_checkpoint(filename, map_location='cpu', strict=True,
+                        revise_keys=((r'^module.', ''), )):
+        try:
+            return original(filename, map_location=map_location,
+                            strict=strict, revise_keys=list(revise_keys))
+        except UnsafeCheckpointError:
+            raise
+        except RuntimeError as err:
+            if not _is_key_mismatch(err):
+                raise
+            raise WeightsNotLoadedError(
+                f'Checkpoint "{filename}" does not match the model built '
+                f'from the config:\n{err}\nEvaluating or training on from '
+                'it would use randomly initialised weights. Use the config '
+                'the checkpoint was trained with, or pass '
+                f'{NO_STRICT_FLAG} to load the matching keys anyway.'
+            ) from None
+
+    runner.load_checkpoint = load_checkpoint
+
+
+def build_runner(cfg: Config, strict_load: bool = True):
     """``Runner.from_cfg``, or ``RUNNERS.build`` if ``runner_type`` is set.
 
     Missing local weight files of the model config fail first
-    (:func:`~mdc_plugin.utils.preflight.check_weight_files`).
+    (:func:`~mdc_plugin.utils.preflight.check_weight_files`). With
+    ``strict_load`` (the default) checkpoints load strictly, see
+    :func:`strict_checkpoint_loading`.
     """
     from .preflight import check_weight_files
     check_weight_files(cfg)
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
-        return RUNNERS.build(cfg)
-    from mmengine.runner import Runner
-    return Runner.from_cfg(cfg)
+        runner = RUNNERS.build(cfg)
+    else:
+        from mmengine.runner import Runner
+        runner = Runner.from_cfg(cfg)
+    if strict_load:
+        strict_checkpoint_loading(runner)
+    return runner

@@ -1,7 +1,7 @@
 """``TokenizeCaption``: one reference caption -> fixed-length id array."""
 import logging
 import random
-from typing import List, Union
+from typing import List, Optional, Union
 
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
@@ -13,6 +13,18 @@ def sample_name(results: dict) -> str:
     parts = [f'{k}={results[k]!r}' for k in ('img_path', 'image_id')
              if k in results]
     return ', '.join(parts) or '<sample without img_path/image_id>'
+
+
+def unknown_token_id(tokenizer) -> Optional[int]:
+    """The tokenizer's unknown-token id, or None (byte-level BPE has none).
+
+    ``unk_id`` if the tokenizer defines it, else the ``unk_token_id`` of a
+    wrapped HuggingFace tokenizer (``HFCaptionTokenizer``).
+    """
+    unk = getattr(tokenizer, 'unk_id', None)
+    if unk is None:
+        unk = getattr(getattr(tokenizer, '_tok', None), 'unk_token_id', None)
+    return None if unk is None else int(unk)
 
 
 @TRANSFORMS.register_module()
@@ -95,6 +107,7 @@ class TokenizeCaption(BaseTransform):
         if ids[1] == tok.eos_id:
             raise ValueError(f'TokenizeCaption: caption {caption!r} of sample '
                              f'{sample_name(results)} encodes to no tokens')
+        self._check_known(ids, caption, results)
         self.num_seen += 1
         if cut:
             self.num_truncated += 1
@@ -110,6 +123,21 @@ class TokenizeCaption(BaseTransform):
                     logger='current', level=logging.WARNING)
         results[self.out_key] = ids
         return results
+
+    def _check_known(self, ids, caption: str, results: dict) -> None:
+        """Refuse a caption whose every token is the unknown token."""
+        unk = unknown_token_id(self.tokenizer)
+        if unk is None:
+            return
+        content = [int(i) for i in ids[1:] if i not in
+                   (self.tokenizer.eos_id, self.tokenizer.pad_id)]
+        if content and all(i == unk for i in content):
+            raise ValueError(
+                f'TokenizeCaption: caption {caption!r} of sample '
+                f'{sample_name(results)} has no word the tokenizer knows '
+                f'(all {len(content)} token(s) are the unknown token), so it '
+                'would be trained as [bos, unk, eos]. Fix or drop the '
+                'caption, or use a tokenizer whose vocabulary covers it.')
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(tokenizer={self.tokenizer!r}, '

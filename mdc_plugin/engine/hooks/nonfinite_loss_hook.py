@@ -21,7 +21,8 @@ disk are those of the last good iteration.
 Cost: one host-device synchronisation per iteration on GPU (the finiteness
 test is read on the host), plus one all-reduce of a flag per iteration in
 distributed runs (so that all ranks skip together); nothing on CPU beyond a
-scalar check. It is off by default; see ``configs/_base_/default_runtime.py``.
+scalar check. It is on (``action='stop'``) in every config through
+``default_hooks.nonfinite_loss`` in ``configs/_base_/default_runtime.py``.
 """
 import logging
 from typing import Dict, Optional

@@ -58,7 +58,19 @@ class MaskedDiffusionCaptionHead(BaseCaptionHead):
         self.loss_weighting = loss_weighting
         self.sampler_cfg = dict(steps=8, temperature=0.0, schedule='uniform',
                                 remasking='low_confidence')
+        unknown = set(sampler or {}) - set(self.sampler_cfg)
+        if unknown:
+            raise ValueError(f'MaskedDiffusionCaptionHead: unknown sampler '
+                             f'keys {sorted(unknown)}; known: '
+                             f'{sorted(self.sampler_cfg)}')
         self.sampler_cfg.update(sampler or {})
+        if self.sampler_cfg['remasking'] not in ('low_confidence', 'random'):
+            raise ValueError(
+                'MaskedDiffusionCaptionHead: sampler.remasking must be '
+                "'low_confidence' or 'random', got "
+                f"{self.sampler_cfg['remasking']!r}")
+        commit_counts(self.max_length - 1, self.sampler_cfg['steps'],
+                      self.sampler_cfg['schedule'])  # checks both
 
     # ----------------------------------------------------------------- train
     def targets(self, caption_ids: Tensor) -> Tensor:
