@@ -4,7 +4,10 @@ Prints split sizes, class count, vocabulary size and a few samples with
 their captions and labels; optionally saves a grid of samples::
 
     python tools/preview_data.py [--data-root data/shapes] [--num 8] \
-        [--out docs/images/shapes_preview.png]
+        [--out work_dirs/shapes_preview.png]
+
+(``docs/images/shapes_preview.png`` in the docs was written this way; write
+yours under ``work_dirs/``, which git ignores, so the checkout stays clean.)
 """
 import argparse
 import os
