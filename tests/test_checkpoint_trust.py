@@ -304,14 +304,15 @@ def _tool_paths(tools, cfg, work, url):
             [cfg, '--work-dir', work, '--resume', url]),
         'train.py Pretrained init_cfg': lambda: train.main([
             cfg, '--work-dir', work, '--cfg-options',
-            f'+model.init_cfg.type=Pretrained',
+            '+model.init_cfg.type=Pretrained',
             f'+model.init_cfg.checkpoint={url}'
         ]),
         'test.py': lambda: test.main([cfg, url, '--work-dir', work]),
     }
 
 
-@pytest.mark.parametrize('payload', ['os.system', 'swapped statistics methods'])
+@pytest.mark.parametrize('payload',
+                         ['os.system', 'swapped statistics methods'])
 def test_tools_refuse_served_payload(tools, server, schemes, tmp_path,
                                      payload):
     marker = tmp_path / 'PWNED'

@@ -3,7 +3,8 @@
 An uninterrupted run is compared, loss by loss and weight by weight, with
 runs resumed from its epoch checkpoint and from a mid-epoch iteration
 checkpoint (``CheckpointHook(by_epoch=False)`` inside the epoch-based
-loop), with the data loaded in the main process and by two workers.
+loop), with the data loaded in the main process and by two workers, and
+validation after every epoch (which the run resumed from ``epoch_1`` skips).
 """
 import itertools
 import os.path as osp
@@ -46,10 +47,14 @@ def _cfg(work_dir, data_root, num_workers, **overrides):
                   persistent_workers=False)
     cfg.train_dataloader.update(loader)
     cfg.train_dataloader.dataset.update(data_root=str(data_root), **shapes)
+    # validation after every epoch: it draws from the global RNG too
+    cfg.val_dataloader.update(batch_size=BATCH, num_workers=0,
+                              persistent_workers=False)
+    cfg.val_dataloader.dataset.update(data_root=str(data_root), **shapes)
     cfg.merge_from_dict(dict(
         work_dir=str(work_dir),
         experiment_name=f'exact{next(_IDS)}',
-        train_cfg=dict(max_epochs=EPOCHS, val_interval=EPOCHS),
+        train_cfg=dict(max_epochs=EPOCHS, val_interval=1),
         log_level='WARNING',
         custom_hooks=[
             dict(type='LossLogHook'),
@@ -60,8 +65,7 @@ def _cfg(work_dir, data_root, num_workers, **overrides):
     cfg.model.head.num_layers = 1
     cfg.default_hooks.checkpoint.max_keep_ckpts = -1
     cfg.default_hooks.logger.interval = 100
-    for key in ('val_dataloader', 'val_cfg', 'val_evaluator',
-                'test_dataloader', 'test_cfg', 'test_evaluator'):
+    for key in ('test_dataloader', 'test_cfg', 'test_evaluator'):
         cfg[key] = None
     cfg.merge_from_dict(overrides)
     return cfg

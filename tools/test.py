@@ -13,8 +13,8 @@ With ``--out results.json`` the metrics are written (atomically) as JSON::
 and the per-sample predictions are dumped next to it by
 ``AtomicDumpResults`` (MMEngine's ``DumpResults`` with an atomic write);
 ``--no-predictions`` skips that. The checkpoint must match the model
-(keys and shapes) unless ``--no-strict-load`` is given. ``--cfg-options`` works as in
-``tools/train.py`` (existing keys only; ``+key=value`` adds a key).
+(keys and shapes) unless ``--no-strict-load`` is given. ``--cfg-options``
+works as in ``tools/train.py`` (existing keys only; ``+key=value`` adds a key).
 """
 import argparse
 import os.path as osp

@@ -8,7 +8,7 @@ Examples::
     python tools/train.py CONFIG --amp --amp-dtype bfloat16
     python tools/train.py CONFIG --cfg-options optim_wrapper.optimizer.lr=0.1
     python tools/train.py CONFIG --cfg-options +model.init_cfg.strict=True
-    python tools/train.py CONFIG --cfg-options +load_from=x.pth --no-strict-load
+    python tools/train.py CONFIG --no-strict-load --cfg-options +load_from=X
 
 ``load_from`` and ``--resume`` checkpoints must match the model (keys and
 shapes); ``--no-strict-load`` loads the matching keys of one that does not.
