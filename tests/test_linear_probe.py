@@ -208,3 +208,40 @@ def test_map_mlp_probe_trains_its_mlp_and_learns():
         AttentionPoolProbe(16, 2, mlp_ratio=-1)
     with pytest.raises(ValueError, match="needs pooling='attn'"):
         LinearProbeHook(pooling='mean', attn_mlp_ratio=4)
+
+
+def test_bare_backbone_export_loads_and_bad_files_get_one_line(
+        tmp_path, tiny_shapes_root):
+    """extract_backbone.py writes a bare backbone state dict: the probe
+    loads it as it loads a whole checkpoint; anything else is refused."""
+    cfg = tiny_child_config(tmp_path, tiny_shapes_root)
+    trained = build_model(cfg, seed=1)
+    bare = str(tmp_path / 'backbone.pth')
+    torch.save({'state_dict': trained.backbone.state_dict()}, bare)
+    model = build_model(cfg, seed=0)
+    assert load_backbone_weights(model, bare).complete
+    for key, value in trained.backbone.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[key], value), key
+    head_only = str(tmp_path / 'head.pth')
+    torch.save({'state_dict': trained.head.state_dict()}, head_only)
+    proc = subprocess.run(
+        [sys.executable, 'tools/linear_probe.py', str(cfg), '--checkpoint',
+         head_only], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'Traceback' not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        f'linear_probe.py: {head_only}: prefix "backbone."')
+
+
+@pytest.mark.slow
+def test_linear_probe_tool_output_is_short(tmp_path, tiny_shapes_root):
+    """No per-parameter init log and no progress bar when not on a tty."""
+    cfg = tiny_child_config(tmp_path, tiny_shapes_root)
+    proc = subprocess.run(
+        [sys.executable, 'tools/linear_probe.py', str(cfg)], cwd=REPO,
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    assert 'The value is the same before and after' not in output
+    assert max(len(line) for line in output.splitlines()) < 2000
+    assert len(output.splitlines()) < 60, output[:3000]

@@ -27,6 +27,7 @@ import mdc_plugin  # noqa: E402,F401
 from mdc_plugin.engine.hooks.linear_probe_hook import (  # noqa: E402
     build_model_for_probe, probe_hook_from_config)
 from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
+from mdc_plugin.utils.weights import WeightsNotLoadedError  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -69,8 +70,11 @@ def main() -> None:
     # Every backbone weight must load (missing or mismatched keys raise);
     # checkpoint keys the backbone lacks, such as the pooled norm (ln2) of
     # a classifier's avg_featmap ViT, are listed and skipped.
-    cfg, model, source, ignored = build_model_for_probe(
-        args.config, args.cfg_options, args.seed, args.checkpoint)
+    try:
+        cfg, model, source, ignored = build_model_for_probe(
+            args.config, args.cfg_options, args.seed, args.checkpoint)
+    except (WeightsNotLoadedError, FileNotFoundError) as err:
+        sys.exit(f'linear_probe.py: {args.checkpoint}: {err}')
     if ignored:
         print(f'ignored {len(ignored)} checkpoint keys the backbone does '
               f'not have: {ignored}', file=sys.stderr)

@@ -325,6 +325,9 @@ def load_backbone_weights(model: nn.Module, checkpoint_path: str,
                           prefix: str = 'backbone.') -> LoadReport:
     """Load ``model.backbone`` from a (pretraining) checkpoint, strictly.
 
+    Takes a whole model's checkpoint (keys under ``prefix``) or a bare
+    backbone state dict as ``extract_backbone.py`` writes it.
+
     Every backbone weight must be present with its shape (a checkpoint of
     another architecture raises :class:`WeightsNotLoadedError`); checkpoint
     keys the backbone lacks (e.g. the pooled norm of a classifier's ViT) are
@@ -333,7 +336,16 @@ def load_backbone_weights(model: nn.Module, checkpoint_path: str,
     """
     from .safe_checkpoint import load_checkpoint_safely
     checkpoint = load_checkpoint_safely(checkpoint_path)
-    state = extract_state_dict(checkpoint, prefix, source=checkpoint_path)
+    try:
+        state = extract_state_dict(checkpoint, prefix, source=checkpoint_path)
+    except WeightsNotLoadedError:
+        # A bare backbone state dict (tools/model_converters/
+        # extract_backbone.py) has no prefix: accept it when its keys are
+        # the backbone's own.
+        state = extract_state_dict(checkpoint, None, source=checkpoint_path)
+        own = set(model.backbone.state_dict())
+        if not own or not own & set(state):
+            raise
     report = assert_state_dict_loaded(
         model.backbone, state, owner='backbone', source=checkpoint_path)
     model.backbone.load_state_dict(

@@ -9,6 +9,7 @@ keeps every token and trains an attention-pooling probe on them (see
 ``attention_probe``).
 """
 import copy
+import logging
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from mmengine.dataset import pseudo_collate
 from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.hooks import Hook
+from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
 from mmengine.utils import ProgressBar
 from mmpretrain.registry import DATASETS, HOOKS
@@ -427,7 +429,15 @@ def build_model_for_probe(config: str, cfg_options: Optional[dict] = None,
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     torch.manual_seed(seed)
     model = MODELS.build(cfg.model)
-    model.init_weights()
+    # init_weights logs every parameter at INFO when no log file is open
+    # (hundreds of lines before the result): keep it quiet here.
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
     if not checkpoint:
         return cfg, model, f'random init (seed {seed})', []
     report = load_backbone_weights(model, checkpoint)
