@@ -27,7 +27,7 @@ model = dict(
         num_layers=6,
         num_heads=12,
         # The MDC paper's masking range (heavy masking); MDLM's is
-        # (1e-3, 1.0). docs/results.md compares both.
+        # (1e-3, 1.0). docs/results.md compares both on real images.
         t_range=(0.5, 1.0),
         loss_weighting='elbo',
         sampler=dict(steps=16, temperature=0.0, schedule='uniform',

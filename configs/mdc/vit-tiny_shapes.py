@@ -23,9 +23,12 @@ model = dict(
         embed_dims=192,
         num_layers=2,
         num_heads=3,
-        # The MDC paper's masking range (heavy masking); MDLM's is
-        # (1e-3, 1.0). docs/results.md compares both.
-        t_range=(0.5, 1.0),
+        # MDLM's masking range: every number documented for this main job
+        # (README, docs/results_shapes.md) was measured with it. The paper's
+        # range, t ~ U[0.5, 1], is the default of the Fashion and COCO MDC
+        # configs; on shapes it was not worse (results_shapes.md, heavy
+        # masking), but is not yet re-measured as the main job's default.
+        t_range=(1e-3, 1.0),
         loss_weighting='elbo',
         sampler=dict(steps=8, temperature=0.0, schedule='uniform',
                      remasking='low_confidence'),

@@ -18,10 +18,7 @@ declare -A CFG=(
   [mdc_uniform]=configs/mdc/vit-tiny_shapes.py
   [mdc_clip5]=configs/mdc/vit-tiny_shapes.py
 )
-# The shapes tables were measured with MDLM's range as the MDC default;
-# the configs now default to the paper's t ~ U[0.5, 1].
 declare -A EXTRA=(
-  [mdc]="model.head.t_range=(0.001,1.0)"
   [mdc_t-low]="model.head.t_range=(0.001,0.4)"
   [mdc_t-high]="model.head.t_range=(0.6,1.0)"
   [mdc_uniform]="model.head.loss_weighting=uniform"
