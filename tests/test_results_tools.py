@@ -63,3 +63,23 @@ def test_patch_embed_stats_separate_colour_from_spatial(tmp_path):
     assert json.loads(out.read_text()) == rows
     with pytest.raises(KeyError, match='no backbone.patch_embed'):
         tool.main([f'x={tmp_path / "other.pth"}'])
+
+
+def test_fashion_tables_render_from_committed_outputs(tmp_path):
+    """docs/results.md's Fashion tables are what collect_fashion.py prints
+    from the committed raw outputs in docs/results_data/fashion/."""
+    data = osp.join(DATA, 'fashion')
+    plot = tmp_path / 'curve.png'
+    out = subprocess.run(
+        [sys.executable, 'tools/analysis/collect_fashion.py', data,
+         '--plot', str(plot)], cwd=REPO, capture_output=True, text=True,
+        check=True).stdout
+    assert plot.stat().st_size > 0
+    with open(osp.join(data, 'supervised_seed0', 'final_scalars.json')) as f:
+        supervised = json.load(f)['probe/accuracy']
+    assert f'{supervised:.1f}' in out
+    with open(osp.join(REPO, 'docs', 'results.md')) as f:
+        doc = f.read()
+    rows = [line for line in out.splitlines() if line.startswith('| ')
+            and not line.startswith('| ---')]
+    assert len(rows) >= 10 and all(row in doc for row in rows)

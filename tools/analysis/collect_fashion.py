@@ -44,7 +44,11 @@ def read_json(path: str) -> Optional[dict]:
 
 
 def last_val_scalars(run_dir: str) -> Optional[dict]:
-    """The last scalars line that holds the probe result."""
+    """The last scalars line that holds the probe result (or the
+    ``final_scalars.json`` a previous ``--out`` copied)."""
+    copied = read_json(osp.join(run_dir, 'final_scalars.json'))
+    if copied:
+        return copied
     files = sorted(glob.glob(osp.join(run_dir, '*', 'vis_data',
                                       'scalars.json')))
     for path in reversed(files):
@@ -73,22 +77,33 @@ def mean_spread(values: List[float]) -> Optional[Dict[str, float]]:
                 n=len(values))
 
 
-def fmt(stat: Optional[dict], digits: int = 1) -> str:
+def fmt(stat: Optional[dict], digits: int = 1, scale: float = 1.0) -> str:
+    """'mean ± half-range' over seeds, or 'value (1 seed)'."""
     if not stat:
         return '-'
+    mean, spread = scale * stat['mean'], scale * stat['spread']
     if stat['n'] == 1:
-        return f"{stat['mean']:.{digits}f} (1 seed)"
-    return f"{stat['mean']:.{digits}f} ± {stat['spread']:.{digits}f}"
+        return f'{mean:.{digits}f} (1 seed)'
+    return f'{mean:.{digits}f} ± {spread:.{digits}f}'
 
 
 def collect(root: str, budget: int = 1200) -> dict:
     """Every number of the comparison, per row, with seed statistics."""
     seeds = sorted({int(m.group(1)) for p in os.listdir(root)
                     for m in [re.search(r'_seed(\d+)', p)] if m})
-    out = dict(rows={}, curve={}, pixels=read_json(osp.join(root,
-                                                            'pixels.json')))
+    pixels = read_json(osp.join(root, 'pixels.json'))
+    if pixels is None:  # the hook's in-run pixel reference (same probe code)
+        for run_dir in sorted(glob.glob(osp.join(root, '*_seed*/'))):
+            scalars = last_val_scalars(run_dir) or {}
+            if 'probe/pixels_accuracy' in scalars:
+                pixels = {'probe/accuracy': scalars['probe/pixels_accuracy'],
+                          'source': f'{osp.basename(osp.normpath(run_dir))}'
+                                    ' (LinearProbeHook pixels reference)'}
+                break
+    out = dict(rows={}, curve={}, pixels=pixels)
     for name, _ in ROWS:
         linear, attn, captions, walls, finals = [], [], {}, [], []
+        init = []
         for seed in seeds:
             if name == 'random':
                 res = read_json(osp.join(root, f'random_seed{seed}.json'))
@@ -100,6 +115,8 @@ def collect(root: str, budget: int = 1200) -> dict:
                 if scalars:
                     linear.append(scalars['probe/accuracy'])
                     finals.append(scalars)
+                    if 'probe/init_accuracy' in scalars:
+                        init.append(scalars['probe/init_accuracy'])
                     for key in CAPTION_KEYS + ('accuracy/top1', ):
                         if key in scalars:
                             captions.setdefault(key, []).append(scalars[key])
@@ -112,7 +129,8 @@ def collect(root: str, budget: int = 1200) -> dict:
         out['rows'][name] = dict(
             linear=mean_spread(linear), attn=mean_spread(attn),
             scores={k: mean_spread(v) for k, v in captions.items()},
-            wall_seconds=mean_spread(walls), final_scalars=finals)
+            wall_seconds=mean_spread(walls), final_scalars=finals,
+            in_run_init=mean_spread(init))
     for name in CURVE:
         points = {}
         pattern = osp.join(root, f'curve_{name}_seed*_iter*.json')
@@ -128,9 +146,9 @@ def collect(root: str, budget: int = 1200) -> dict:
     return out
 
 
-def tables(summary: dict) -> str:
+def tables(summary: dict, budget: int = 1200) -> str:
     lines = ['| backbone | linear probe (mean-pooled), % | attention probe, % '
-             '| BLEU-4 | CIDEr | train wall time |',
+             '| BLEU-4 (x100) | CIDEr (x100) | train wall time |',
              '| --- | --- | --- | --- | --- | --- |']
     for name, label in ROWS:
         row = summary['rows'][name]
@@ -139,8 +157,8 @@ def tables(summary: dict) -> str:
         minutes = '-' if not wall else f"{wall['mean'] / 60:.0f} min"
         lines.append(
             f"| {label} | {fmt(row['linear'])} | {fmt(row['attn'])} | "
-            f"{fmt(scores.get('caption/BLEU-4'), 3)} | "
-            f"{fmt(scores.get('caption/CIDEr'), 3)} | "
+            f"{fmt(scores.get('caption/BLEU-4'), scale=100)} | "
+            f"{fmt(scores.get('caption/CIDEr'), scale=100)} | "
             f'{minutes} |')
     pixels = summary.get('pixels')
     if pixels:
@@ -152,9 +170,9 @@ def tables(summary: dict) -> str:
     lines.append('| --- | --- | --- | --- |')
     for name in CURVE:
         points = summary['curve'].get(name, {})
-        cells = [fmt(points[k]) for k in sorted(points, key=int)]
-        lines.append(f"| {dict(ROWS)[name]} | " + ' | '.join(
-            cells + ['-'] * (3 - len(cells))) + ' |')
+        cells = [fmt(points.get(str(it)))
+                 for it in (budget // 4, budget // 2, budget)]
+        lines.append(f"| {dict(ROWS)[name]} | " + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
@@ -211,9 +229,25 @@ def main() -> None:
         for path in glob.glob(osp.join(args.root, '*.json')):
             atomic_dump_json(read_json(path),
                              osp.join(args.out, osp.basename(path)), indent=1)
+        # each run's final validation scalars and wall time, without the
+        # checkpoints, so the committed folder renders the same tables
+        for run_dir in sorted(glob.glob(osp.join(args.root, '*_seed*/'))):
+            name = osp.basename(osp.normpath(run_dir))
+            scalars = last_val_scalars(run_dir)
+            if not scalars:
+                continue
+            os.makedirs(osp.join(args.out, name), exist_ok=True)
+            atomic_dump_json(scalars, osp.join(args.out, name,
+                                               'final_scalars.json'),
+                             indent=1)
+            done = osp.join(run_dir, 'done')
+            if osp.isfile(done):
+                with open(done) as src, open(
+                        osp.join(args.out, name, 'done'), 'w') as dst:
+                    dst.write(src.read())
     if args.plot:
         plot(summary, args.plot, args.budget)
-    print(tables(summary))
+    print(tables(summary, args.budget))
 
 
 if __name__ == '__main__':
