@@ -186,6 +186,7 @@ class ContrastiveImageEncoder(FrozenImageEncoder):
         self.backbone = model.backbone
         self.image_proj = model.image_proj
         self.pool = model.pool
+        self.backbone_stage = model.backbone_stage
         self.embed_dims = int(model.image_proj.out_features)
         self._encode_image = type(model).encode_image
         self.freeze()
