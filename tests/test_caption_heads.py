@@ -184,7 +184,9 @@ def test_vocabulary_mismatch_and_missing_ids_are_named():
         head.loss(torch.randn(2, 5, IMAGE_DIMS), short)
 
 
-def test_backbone_without_tokens_is_rejected():
+def test_pooled_backbone_output_is_one_token_and_odd_shapes_refused():
+    """A pooled vector (ViT ``out_type='cls_token'``) is one image token;
+    an output that is neither tokens, a map nor a vector is refused."""
     model = MODELS.build(dict(
         type='ImageCaptioner',
         backbone=dict(type='VisionTransformer',
@@ -195,5 +197,8 @@ def test_backbone_without_tokens_is_rejected():
                   tokenizer=ShapesTokenizer(), max_length=L,
                   image_dims=IMAGE_DIMS, embed_dims=32, num_layers=1,
                   num_heads=4)))
-    with pytest.raises(ValueError, match="out_type='raw'"):
+    tokens = model(torch.randn(1, 3, 32, 32), mode='tensor')
+    assert tokens.shape == (1, 1, IMAGE_DIMS)
+    model.backbone.forward = lambda x: (torch.zeros(1, 2, 3, 4, 5), )
+    with pytest.raises(ValueError, match=r'returned \(1, 2, 3, 4, 5\)'):
         model(torch.randn(1, 3, 32, 32), mode='tensor')
