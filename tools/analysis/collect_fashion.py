@@ -194,16 +194,17 @@ def plot(summary: dict, path: str, budget: int) -> None:
         stat = summary['rows'][name]['linear']
         if stat:
             ax.axhline(stat['mean'], ls=style, color='gray')
-            ax.text(1, stat['mean'] + 0.3, dict(ROWS)[name].split(' (')[0],
+            ax.text(26, stat['mean'] + 0.4, dict(ROWS)[name].split(' (')[0],
                     color='gray', fontsize=8)
     if summary.get('pixels'):
         ax.axhline(summary['pixels']['probe/accuracy'], ls='-.', color='k',
                    lw=0.8)
-        ax.text(1, summary['pixels']['probe/accuracy'] + 0.3, 'raw pixels',
+        ax.text(26, summary['pixels']['probe/accuracy'] + 0.4, 'raw pixels',
                 fontsize=8)
     ax.set_xlabel('% of the training budget (1,200 iterations at batch 64)')
     ax.set_ylabel('Fashion-MNIST linear probe, test accuracy %')
-    ax.set_title('Probe accuracy along training (mean ± half-range, 2 seeds)',
+    ax.set_title('Probe accuracy along training (mean ± half-range over '
+                 'seeds)',
                  fontsize=9)
     ax.legend(fontsize=8, loc='lower right')
     fig.tight_layout()
