@@ -22,7 +22,7 @@ def test_collect_results_renders_committed_numbers(tmp_path):
     with open(osp.join(DATA, 'cap', 'probe_mean.json')) as f:
         probe = json.load(f)['probe/accuracy']
     assert f'{100 * cider:.1f}' in out and f'{probe:.1f}' in out
-    # Every table row the tool prints appears verbatim in docs/results_shapes.md.
+    # Every table row the tool prints appears verbatim in results_shapes.md.
     with open(osp.join(REPO, 'docs', 'results_shapes.md')) as f:
         doc = f.read()
     rows = [line for line in out.splitlines() if line.startswith('| ')

@@ -83,7 +83,6 @@ Plugin code (converters, inference) should call :func:`load_checkpoint_safely`.
 """
 import contextlib
 import errno
-import functools
 import glob
 import os
 import os.path as osp
@@ -92,7 +91,7 @@ import re
 import shutil
 import sys
 import zipfile
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
