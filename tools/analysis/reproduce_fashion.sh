@@ -3,7 +3,11 @@
 #   bash tools/analysis/reproduce_fashion.sh [OUT=work_dirs/fashion] [LANE=all]
 # LANE splits the training runs into two halves (a, b) that can run side by
 # side on two cores (OMP_NUM_THREADS=1 each); 'probes' runs the probes and
-# the collection once both halves are done; 'all' does everything in order.
+# the collection once both halves are done; 'all' does everything in order;
+# 'custom' runs the jobs listed in LANE_JOBS (e.g. LANE_JOBS='cap:1 clip:1').
+# The committed docs/results_data/fashion/NAME_seedS folders hold each
+# finished run's final scalars: copied into OUT, collect_fashion.py counts
+# them beside new runs.
 # Every run uses the same backbone, scenes, budget and seed handling; only
 # the objective differs. The runs skip the hook's per-run init/pixel
 # references (minutes each on CPU); the probes lane measures them once. Finished steps are skipped (outputs are written
@@ -79,6 +83,7 @@ case "$LANE" in
   a) run_lane "$LANE_A" ;;
   b) run_lane "$LANE_B" ;;
   probes) probes ;;
+  custom) run_lane "${LANE_JOBS:?set LANE_JOBS, e.g. 'cap:1 clip:1'}" ;;
   all) run_lane "$LANE_A"; run_lane "$LANE_B"; probes ;;
   *) echo "LANE must be a, b, probes or all" >&2; exit 2 ;;
 esac
