@@ -46,6 +46,12 @@ train() {  # train NAME SEED
 probe() {  # probe OUTFILE CONFIG [args...]
   local out=$1; shift
   [ -f "$out" ] && { echo "skip $out"; return; }
+  local args=("$@") i
+  for ((i = 0; i < ${#args[@]} - 1; i++)); do
+    if [ "${args[i]}" = --checkpoint ] && [ ! -f "${args[i + 1]}" ]; then
+      echo "skip $out (no checkpoint ${args[i + 1]})"; return
+    fi
+  done
   python tools/linear_probe.py "$@" --out "$out" > "${out%.json}.log" 2>&1
   echo "probe -> $out"
 }
