@@ -96,12 +96,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _set_dataloader_defaults(cfg: Config, args: argparse.Namespace) -> None:
-    """MMPretrain's dataloader defaults, where they are valid."""
+    """MMPretrain's dataloader defaults, where they are valid.
+
+    MMDetection / MMSegmentation configs (another ``default_scope``) keep
+    MMEngine's own collate (``pseudo_collate``), which their data samples
+    need."""
     for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(field)
         if loader is None:
             continue
-        merged = ConfigDict(collate_fn=dict(type='default_collate'))
+        merged = ConfigDict()
+        if cfg.get('default_scope', 'mmpretrain') == 'mmpretrain':
+            merged.collate_fn = dict(type='default_collate')
         merged.update(copy.deepcopy(loader))
         workers = merged.get('num_workers', 0)
         merged.setdefault('persistent_workers', workers > 0)
