@@ -198,3 +198,40 @@ def test_layer_wise_lr(path, rate):
     assert len({round(g['lr'], 15) for g in seen.values()}) == 14
     assert seen['backbone.pos_embed']['weight_decay'] == 0.0
     assert seen['backbone.layers.11.attn.qkv.weight']['weight_decay'] > 0
+
+
+FASHION_DET = osp.join(DOWNSTREAM,
+                       'mask-rcnn_resnet18-w32-mdc_fpn_fashion-128px.py')
+FASHION_SEG = osp.join(DOWNSTREAM, 'upernet_resnet18-w32-mdc_fashion-128px.py')
+MDC_FASHION = osp.join(ROOT, 'configs', 'mdc', 'resnet18-w32_fashion.py')
+
+
+def test_fashion_configs_load_the_mdc_resnet_and_feed_their_heads(tmp_path):
+    """The CPU-sized Fashion configs: the MDC Fashion checkpoint converts,
+    loads strictly into their ``mmpretrain.ResNet`` and yields the four
+    stride-4..32 maps whose channels their FPN / UPerHead expect; the raw
+    (unconverted) checkpoint is refused."""
+    torch.manual_seed(0)
+    captioner = _models().build(Config.fromfile(MDC_FASHION).model)
+    captioner.init_weights()
+    src = str(tmp_path / 'mdc_fashion.pth')
+    torch.save({'state_dict': captioner.state_dict(), 'meta': {}}, src)
+    dst = str(tmp_path / 'backbone.pth')
+    convert(src, dst, config=MDC_FASHION)
+    want = captioner.backbone.state_dict()
+    for path, scope in ((FASHION_DET, 'mmdet'), (FASHION_SEG, 'mmseg')):
+        cfg = Config.fromfile(path)
+        assert cfg.default_scope == scope and '_base_' not in cfg
+        assert cfg.model.backbone.init_cfg.strict is True
+        backbone = _loaded_backbone(cfg, dst)
+        got = backbone.state_dict()
+        for key in ('conv1.weight', 'layer4.1.conv2.weight',
+                    'layer1.0.bn1.running_mean'):
+            assert torch.equal(got[key], want[key]), (path, key)
+        feats = backbone(torch.randn(2, 3, 128, 128))
+        channels = (cfg.model.neck.in_channels if scope == 'mmdet' else
+                    cfg.model.decode_head.in_channels)
+        assert [f.shape[1] for f in feats] == channels
+        assert [f.shape[-1] for f in feats] == [32, 16, 8, 4]
+        with pytest.raises(WeightsNotLoadedError):
+            _loaded_backbone(cfg, src)
