@@ -210,7 +210,7 @@ def test_per_image_dump_is_atomic(tmp_path, monkeypatch):
     def broken_dump(*args, **kwargs):
         raise OSError('disk full')
 
-    monkeypatch.setattr('mdc_plugin.evaluation.atomic_io.json.dump',
+    monkeypatch.setattr('mdc_plugin.utils.atomic_io.json.dump',
                         broken_dump)
     with pytest.raises(OSError, match='disk full'):
         _evaluate(_samples(), dump_per_image=str(path))

@@ -5,6 +5,7 @@ one, never a truncated file, even if the writer is killed mid-write.
 """
 import contextlib
 import json
+import math
 import os
 import os.path as osp
 import tempfile
@@ -72,8 +73,28 @@ def atomic_write_bytes(data: bytes, path: str) -> None:
 
 
 def atomic_dump_json(obj: Any, path: str, **json_kwargs) -> None:
-    """Dump ``obj`` as JSON to ``path`` atomically."""
+    """Dump ``obj`` as JSON to ``path`` atomically (``indent=2`` unless
+    given; other keywords go to :func:`json.dump`)."""
     json_kwargs.setdefault('indent', 2)
     with atomic_write(path, 'w', encoding='utf-8') as f:
         json.dump(obj, f, **json_kwargs)
         f.write('\n')
+
+
+def json_safe(obj: Any) -> Any:
+    """Copy of ``obj`` that strict JSON accepts: NaN/inf -> None, numpy /
+    torch scalars -> Python numbers, dict keys -> str, others -> str."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, 'item') and callable(obj.item):
+        try:
+            obj = obj.item()
+        except (ValueError, RuntimeError):
+            return str(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)

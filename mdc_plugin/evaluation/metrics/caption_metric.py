@@ -1,6 +1,7 @@
 """CaptionMetric: COCO caption scores, CLIPScore and diversity in MMEngine."""
 import logging
 import math
+import os.path as osp
 from typing import Any, Dict, Hashable, List, Optional, Sequence, Union
 
 import numpy as np
@@ -10,7 +11,7 @@ from mmengine.logging import MMLogger, print_log
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmpretrain.registry import METRICS, MODELS
 
-from ..atomic_io import atomic_write_json
+from ...utils.atomic_io import atomic_dump_json, json_safe
 from ..functional import (REFERENCE_SCORES, coco_caption_scores,
                           corpus_diversity, ptb_tokenize, sample_diversity,
                           shared_meteor_scorer, spice_unavailable_reason)
@@ -373,9 +374,11 @@ class CaptionMetric(BaseMetric):
                 row['pred_captions'] = r['samples']
             row.update({k: scores[k] for k in _RESULT_ORDER if k in scores})
             rows.append(row)
-        path = atomic_write_json(self.dump_per_image, rows)
+        atomic_dump_json(json_safe(rows), self.dump_per_image, indent=1,
+                         ensure_ascii=False, allow_nan=False)
         MMLogger.get_current_instance().info(
-            f'CaptionMetric: per-image scores written to {path}')
+            'CaptionMetric: per-image scores written to '
+            f'{osp.abspath(self.dump_per_image)}')
 
 
 
