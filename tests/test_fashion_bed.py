@@ -13,7 +13,7 @@ from mmpretrain.registry import DATASETS
 
 from mdc_plugin.datasets.fashion import (CLASSES, NAMES, IDXFormatError,
                                          compose_scene, load_fashion_split,
-                                         scene_captions)
+                                         scene_captions, vocabulary)
 from mdc_plugin.models.tokenizers import FashionTokenizer
 
 init_default_scope('mmpretrain')
@@ -159,6 +159,8 @@ def test_captions_round_trip_through_the_tokenizer_and_fit():
     # the configs' max_caption_length (36) holds bos + eos + every caption
     assert longest + 2 <= 36
     assert 't-shirt' in tok.words and tok.vocab_size == 74
+    # the tokenizer owns the word list; the grammar must produce exactly it
+    assert tok.words[5:] == vocabulary()
 
 
 def test_probe_items_are_the_official_task_at_scene_scale(fashion_root):

@@ -11,9 +11,9 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
 import mdc_plugin  # noqa: F401
-from mdc_plugin.models.mc_diffusion import (D3PMCaptionHead,
-                                            MaskedConditionGuidance,
-                                            MaskReplaceTransition)
+from mdc_plugin.models.diffusion import (MaskedConditionGuidance,
+                                         MaskReplaceTransition)
+from mdc_plugin.models.heads import D3PMCaptionHead
 from mdc_plugin.models.necks import VQTokenizerNeck
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -14,12 +14,12 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import DATASETS, MODELS
 
 import mdc_plugin  # noqa: F401
-from mdc_plugin.models.prefix_diffusion import (NOISE_SCHEDULES,
-                                                ContrastiveImageEncoder,
-                                                noise_schedule, raw_images,
-                                                rerank, sampling_timesteps)
-from mdc_plugin.models.prefix_diffusion.rerank import candidate_scores
-from mdc_plugin.models.prefix_diffusion.schedules import MAX_BETA, linear_betas
+from mdc_plugin.models.diffusion import (NOISE_SCHEDULES, noise_schedule,
+                                         sampling_timesteps)
+from mdc_plugin.models.diffusion.noise_schedules import MAX_BETA, linear_betas
+from mdc_plugin.models.image_encoders import ContrastiveImageEncoder
+from mdc_plugin.models.scorers.rerank import (candidate_scores, raw_images,
+                                              rerank)
 from mdc_plugin.models.tokenizers import save_word_level_tokenizer
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -273,7 +273,7 @@ def test_open_clip_encoder_loads_a_local_checkpoint(tmp_path):
 
     import open_clip
 
-    from mdc_plugin.models.prefix_diffusion import OpenCLIPImageEncoder
+    from mdc_plugin.models.image_encoders import OpenCLIPImageEncoder
     arch = dict(embed_dim=32,
                 vision_cfg=dict(image_size=32, layers=1, width=64,
                                 patch_size=16),
@@ -295,7 +295,7 @@ def test_open_clip_encoder_loads_a_local_checkpoint(tmp_path):
 
 
 def test_backbone_encoder_pools_an_mmpretrain_backbone(clip_ckpt):
-    from mdc_plugin.models.prefix_diffusion import BackboneImageEncoder
+    from mdc_plugin.models.image_encoders import BackboneImageEncoder
     init_default_scope('mmpretrain')
     backbone = Config.fromfile(CLIP_CFG).model.backbone
     encoder = BackboneImageEncoder(backbone, embed_dims=192, pool='cls',

@@ -16,10 +16,10 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 from mdc_plugin.evaluation.metrics import CaptionMetric
-from mdc_plugin.evaluation.scorers import (ImageTextScorer, OpenCLIPScorer,
-                                           PluginModelScorer,
-                                           clip_score_from_cosine,
-                                           ref_clip_score_from)
+from mdc_plugin.models.scorers import (ImageTextScorer, OpenCLIPScorer,
+                                       PluginModelScorer,
+                                       clip_score_from_cosine,
+                                       ref_clip_score_from)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -412,7 +412,7 @@ SAMPLE_TOKENIZERS = dict(shapes=dict(type='ShapesTokenizer'),
 def rerank_scorer(case: HeadCase, notes: List[str]):
     """The reranking scorer of the case's config (its trained weights when
     they exist, else an untrained model of the same size: same cost)."""
-    from mdc_plugin.models.prefix_diffusion.rerank import build_scorer
+    from mdc_plugin.models.scorers.rerank import build_scorer
     cfg = copy.deepcopy(load_cfg(case.config).model.scorer)
     ckpt = cfg.get('checkpoint')
     if ckpt and not osp.isabs(ckpt):
@@ -472,8 +472,7 @@ def prefix_sample(model, embed: torch.Tensor, images: torch.Tensor, n: int,
                   scorer, kwargs: dict) -> torch.Tensor:
     """Prefix-diffusion captioning of (B, C) embeddings with n candidates
     per image, reranked when n > 1: -> (B, L) ids of the chosen ones."""
-    from mdc_plugin.models.prefix_diffusion.rerank import (candidate_scores,
-                                                           rerank)
+    from mdc_plugin.models.scorers.rerank import candidate_scores, rerank
     prefix = model.mapper(embed).repeat_interleave(n, dim=0)
     ids = model.head.sample(prefix, **kwargs)
     if n == 1:

@@ -1,2 +1,3 @@
-"""Engine extensions: hooks, FSDP wrap policy, exact resume."""
-from . import exact_resume, fsdp, hooks  # noqa: F401
+"""Engine extensions: hooks, optimizer constructors, FSDP wrap policy,
+exact resume."""
+from . import exact_resume, fsdp, hooks, optimizers  # noqa: F401

@@ -1,9 +1,10 @@
-"""Evaluation: CaptionMetric and its scorers.
+"""Evaluation: CaptionMetric and the functional scores.
 
 * :class:`~.metrics.CaptionMetric` (``METRICS``): COCO caption scores equal
-  to pycocoevalcap's, CLIPScore / RefCLIPScore and diversity.
-* :mod:`.scorers` (``MODELS``): image-text scorers for CLIPScore.
+  to pycocoevalcap's, CLIPScore / RefCLIPScore and diversity; its image-text
+  scorers live in :mod:`mdc_plugin.models.scorers` (models never import
+  evaluation).
 * :mod:`.functional`: the scores as plain functions.
 """
-from . import metrics, scorers  # noqa: F401
+from . import metrics  # noqa: F401
 from .metrics import CaptionMetric  # noqa: F401

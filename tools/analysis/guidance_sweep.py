@@ -159,7 +159,7 @@ def plot(results: dict, path: str) -> None:
 def main() -> None:
     args = parse_args()
     init_default_scope('mmpretrain')
-    from mdc_plugin.evaluation.scorers import PluginModelScorer
+    from mdc_plugin.models.scorers import PluginModelScorer
     scorer = PluginModelScorer(args.scorer_config, args.scorer_checkpoint)
     built = {name: build(config, ckpt, args)
              for name, config, ckpt in args.run}

@@ -30,7 +30,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 import mdc_plugin  # noqa: E402,F401
 from mdc_plugin.evaluation.metrics import CaptionMetric  # noqa: E402
-from mdc_plugin.models.prefix_diffusion import count_parameters  # noqa: E402
+from mdc_plugin.models.captioners import count_parameters  # noqa: E402
 from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 

@@ -11,12 +11,13 @@ from mmengine.logging import MMLogger, print_log
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmpretrain.registry import METRICS, MODELS
 
+from mdc_plugin.models.scorers import ImageTextScorer
+
 from ...utils.atomic_io import atomic_dump_json, json_safe
 from ..functional import (REFERENCE_SCORES, coco_caption_scores,
                           corpus_diversity, ptb_tokenize, sample_diversity,
                           shared_meteor_scorer, spice_unavailable_reason)
 from ..functional.java import java_executable
-from ..scorers import ImageTextScorer
 from .references import (as_caption_list, load_caption_annotations,
                          normalize_image_id)
 
@@ -67,7 +68,7 @@ class CaptionMetric(BaseMetric):
     PTB tokenization and definitions; 0-1 scale, CIDEr 0-10) and are
     computed faster (see :mod:`mdc_plugin.evaluation.functional`).
     CLIPScore / RefCLIPScore come from an image-text scorer
-    (:mod:`mdc_plugin.evaluation.scorers`), diversity scores from
+    (:mod:`mdc_plugin.models.scorers`), diversity scores from
     :mod:`mdc_plugin.evaluation.functional.diversity`.
 
     ``process`` reads from each data sample (DataSample or dict):

@@ -1,5 +1,9 @@
 """Top-level models (MMEngine BaseModel subclasses)."""
 from .contrastive import ContrastiveImageText
 from .image_captioner import ImageCaptioner
+from .mc_diffusion_captioner import MCDiffusionCaptioner
+from .prefix_diffusion_captioner import (PrefixDiffusionCaptioner,
+                                         count_parameters)
 
-__all__ = ['ImageCaptioner', 'ContrastiveImageText']
+__all__ = ['ImageCaptioner', 'ContrastiveImageText', 'MCDiffusionCaptioner',
+           'PrefixDiffusionCaptioner', 'count_parameters']

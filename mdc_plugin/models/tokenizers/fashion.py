@@ -11,6 +11,20 @@ from .base import CaptionTokenizer
 _WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*|[^\w\s]|_")
 _SPACE_BEFORE_PUNCT = re.compile(r'\s+([,.:;!?])')
 SPECIALS = ('[PAD]', '[UNK]', '[BOS]', '[EOS]', '[MASK]')
+#: Every word and punctuation mark of a Fashion scene caption, sorted (ids 5
+#: onwards, in this order). The caption grammar
+#: (``mdc_plugin.datasets.fashion.scenes.vocabulary``) must produce exactly
+#: these; ``tests/test_fashion_bed.py`` checks that it does.
+WORDS = (
+    ',', ':', 'a', 'above', 'alone', 'an', 'and', 'ankle', 'are', 'bag',
+    'bags', 'below', 'blouse', 'blouses', 'boot', 'boots', 'bottom', 'coat',
+    'coats', 'dress', 'dresses', 'four', 'handbag', 'handbags', 'in', 'is',
+    'item', 'items', 'jacket', 'jackets', 'jumper', 'jumpers', 'left', 'no',
+    'of', 'one', 'pair', 'pairs', 'pants', 'photo', 'picture', 'product',
+    'products', 'pullover', 'pullovers', 'right', 'sandal', 'sandals',
+    'shirt', 'shirts', 'sneaker', 'sneakers', 'sweater', 'sweaters',
+    't-shirt', 't-shirts', 'tee', 'tees', 'the', 'there', 'three', 'to',
+    'top', 'tops', 'trainer', 'trainers', 'trousers', 'two', 'with')
 
 
 @TOKENIZER.register_module()
@@ -24,8 +38,7 @@ class FashionTokenizer(CaptionTokenizer):
     """
 
     def __init__(self) -> None:
-        from ...datasets.fashion.scenes import vocabulary
-        self.words = list(SPECIALS) + vocabulary()
+        self.words = list(SPECIALS) + list(WORDS)
         self._ids = {w: i for i, w in enumerate(self.words)}
         self.pad_id, self.unk_id, self.bos_id, self.eos_id, self.mask_id = \
             range(5)

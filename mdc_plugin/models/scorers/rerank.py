@@ -5,9 +5,8 @@ import torch
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from mdc_plugin.evaluation.scorers import ImageTextScorer
-
 from ..tokenizers import CaptionTokenizer
+from .base import ImageTextScorer
 
 
 def build_scorer(cfg: Union[dict, ImageTextScorer, None]

@@ -17,10 +17,10 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from ..heads.base_caption_head import BaseCaptionHead
+from ..diffusion.noise_schedules import noise_schedule, sampling_timesteps
 from ..layers.caption_transformer import CaptionBlock
 from ..tokenizers import CaptionTokenizer, build_caption_tokenizer
-from .schedules import noise_schedule, sampling_timesteps
+from .base_caption_head import BaseCaptionHead
 
 
 def timestep_embedding(t: Tensor, dims: int) -> Tensor:

@@ -1,4 +1,5 @@
-"""Image-text scorers for CLIPScore / RefCLIPScore.
+"""Image-text scorers: CLIPScore / RefCLIPScore in ``CaptionMetric`` and
+candidate reranking (:mod:`.rerank`) in the Prefix-diffusion captioner.
 
 They are registered in ``mmpretrain.registry.MODELS`` (plain classes, not
 ``nn.Module``), so ``CaptionMetric(clip_scorer=dict(type=...))`` builds

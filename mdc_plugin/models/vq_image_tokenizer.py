@@ -14,7 +14,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
-from ..captioners.utils import build_data_preprocessor, \
+from .captioners.utils import build_data_preprocessor, \
     image_tokens_from_backbone
 
 

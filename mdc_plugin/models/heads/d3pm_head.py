@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from ..heads.base_caption_head import BaseCaptionHead
+from ..diffusion.guidance import MaskedConditionGuidance
+from ..diffusion.mask_replace import LOG_ZERO, MaskReplaceTransition
 from ..necks.vq_tokenizer_neck import VQNeckOutput
-from .guidance import MaskedConditionGuidance
-from .mask_replace import LOG_ZERO, MaskReplaceTransition
+from .base_caption_head import BaseCaptionHead
 
 
 def timestep_embedding(t: Tensor, dims: int) -> Tensor:

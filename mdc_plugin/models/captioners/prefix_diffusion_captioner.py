@@ -9,12 +9,11 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
-from mdc_plugin.evaluation.scorers import ImageTextScorer
-
-from ..captioners.utils import build_data_preprocessor
-from .encoders import FrozenImageEncoder
-from .rerank import (build_scorer, candidate_scores, check_scorer_tokenizer,
-                     raw_images, rerank)
+from ..image_encoders import FrozenImageEncoder
+from ..scorers import ImageTextScorer
+from ..scorers.rerank import (build_scorer, candidate_scores,
+                              check_scorer_tokenizer, raw_images, rerank)
+from .utils import build_data_preprocessor
 
 
 def count_parameters(module: torch.nn.Module) -> dict:

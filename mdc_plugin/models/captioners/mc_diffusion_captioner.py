@@ -1,7 +1,7 @@
 """MC-Diffusion captioner: backbone -> VQ neck -> D3PM caption head."""
 from mmpretrain.registry import MODELS
 
-from ..captioners.image_captioner import ImageCaptioner
+from .image_captioner import ImageCaptioner
 
 
 @MODELS.register_module()
