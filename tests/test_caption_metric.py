@@ -313,3 +313,37 @@ def test_toolkit_scores_on_tokenized_edge_cases():
     assert per['ROUGE-L'] == pytest.approx(list(rouge_per), abs=1e-12)
     assert ours['CIDEr'] == pytest.approx(cider, abs=1e-12)
     assert per['CIDEr'] == pytest.approx(list(cider_per), abs=1e-12)
+
+
+def test_self_bleu_is_the_toolkit_sentence_bleu():
+    """Self-BLEU-4 = mean over samples of pycocoevalcap's per-image BLEU-4
+    of the sample against the image's other samples (empty samples,
+    near-duplicates and groups of different sizes included)."""
+    import random
+
+    import numpy as np
+    from pycocoevalcap.bleu.bleu import Bleu
+
+    from mdc_plugin.evaluation.functional import sample_diversity, self_bleu
+    rng = random.Random(1)
+    vocab = ['a', 'dog', 'cat', 'on', 'the', 'red', 'big', 'runs', 'grass']
+    groups = []
+    for _ in range(60):
+        base = [rng.choice(vocab) for _ in range(rng.randint(0, 12))]
+        groups.append([' '.join(w if rng.random() < 0.8 else
+                                rng.choice(vocab) for w in base)
+                       for _ in range(rng.randint(2, 6))])
+    groups.append(['a dog', ''])
+
+    def toolkit(samples):
+        gts = {i: samples[:i] + samples[i + 1:] for i in range(len(samples))}
+        res = {i: [s] for i, s in enumerate(samples)}
+        _, per = Bleu(4).compute_score(gts, res, verbose=0)
+        return float(np.mean(per[3]))
+
+    expected = [toolkit(g) for g in groups]
+    assert max(expected) > 0.5  # near-duplicates: a non-trivial check
+    for group, value in zip(groups, expected):
+        assert self_bleu(group) == pytest.approx(value, abs=1e-12)
+    assert sample_diversity(groups)['Self-BLEU-4'] == pytest.approx(
+        float(np.mean(expected)), abs=1e-12)

@@ -8,7 +8,8 @@ All functions take *tokenized* captions (space-separated str, as
 * ``Vocab``: number of distinct words over all predictions.
 * ``MeanLength``: mean number of tokens per prediction.
 * ``Self-BLEU-4`` (several samples per image): for every sample, the
-  toolkit's sentence BLEU-4 (see :mod:`.bleu`) against the *other* samples
+  toolkit's sentence BLEU-4 (:func:`.ngram_table.bleu_from_table`, the
+  one used for ``BLEU-4``) against the *other* samples
   of the same image; mean over samples, then over images. Lower is more
   diverse.
 * ``Div-n`` (several samples per image): distinct n-grams among an image's
@@ -17,12 +18,16 @@ All functions take *tokenized* captions (space-separated str, as
 
 Images with fewer than two samples are left out of Self-BLEU / Div-n.
 """
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from .bleu import _bleu, cook, image_bleu_stats
-from .ngrams import count_ngrams
+from .ngram_table import NgramTable, bleu_from_table
+
+
+def _ngrams(words: Sequence[str], n: int) -> List[Tuple[str, ...]]:
+    """The n-grams (tuples of n tokens) of a token list, in order."""
+    return list(zip(*[words[i:] for i in range(n)]))
 
 
 def distinct_n(captions: Sequence[str], n: int) -> float:
@@ -30,8 +35,7 @@ def distinct_n(captions: Sequence[str], n: int) -> float:
     total = 0
     seen = set()
     for caption in captions:
-        words = caption.split()
-        grams = list(zip(*[words[i:] for i in range(n)]))
+        grams = _ngrams(caption.split(), n)
         total += len(grams)
         seen.update(grams)
     return len(seen) / total if total else 0.0
@@ -49,17 +53,43 @@ def mean_length(captions: Sequence[str]) -> float:
     return float(np.mean([len(c.split()) for c in captions]))
 
 
+def leave_one_out_bleu(groups: Sequence[Sequence[str]],
+                       n: int = 4) -> List[List[float]]:
+    """BLEU-n of every sample against the other samples of its group.
+
+    Args:
+        groups (Sequence[Sequence[str]]): Tokenized samples per image, at
+            least two each.
+        n (int): BLEU order.
+
+    Returns:
+        list[list[float]]: one sentence BLEU-n per sample, per group.
+    """
+    sentences: List[str] = []
+    hyp_index: List[int] = []
+    ref_index: List[List[int]] = []
+    for samples in groups:
+        if len(samples) < 2:
+            raise ValueError('Self-BLEU needs at least two samples per image')
+        for i, hyp in enumerate(samples):
+            hyp_index.append(len(sentences))
+            sentences.append(hyp)
+            others = list(samples[:i]) + list(samples[i + 1:])
+            ref_index.append(list(range(len(sentences),
+                                        len(sentences) + len(others))))
+            sentences.extend(others)
+    _, per_sample = bleu_from_table(
+        NgramTable.build(sentences, n), hyp_index, ref_index)
+    scores, start = [], 0
+    for samples in groups:
+        scores.append(per_sample[n - 1][start:start + len(samples)])
+        start += len(samples)
+    return scores
+
+
 def self_bleu(samples: Sequence[str], n: int = 4) -> float:
     """Mean BLEU-n of each sample against the other samples of one image."""
-    if len(samples) < 2:
-        raise ValueError('Self-BLEU needs at least two samples per image')
-    cooked = [cook(s, n) for s in samples]
-    scores = []
-    for i, hyp in enumerate(cooked):
-        others = cooked[:i] + cooked[i + 1:]
-        testlen, reflen, guess, correct = image_bleu_stats(hyp, others, n)
-        scores.append(_bleu(testlen, reflen, guess, correct, n)[n - 1])
-    return float(np.mean(scores))
+    return float(np.mean(leave_one_out_bleu([samples], n)[0]))
 
 
 def div_n(samples: Sequence[str], n: int) -> float:
@@ -69,7 +99,7 @@ def div_n(samples: Sequence[str], n: int) -> float:
     for sample in samples:
         words = sample.split()
         words_total += len(words)
-        seen.update(g for g in count_ngrams(words, n) if len(g) == n)
+        seen.update(_ngrams(words, n))
     return len(seen) / words_total if words_total else 0.0
 
 
@@ -90,7 +120,9 @@ def sample_diversity(samples: Sequence[Sequence[str]]) -> Dict[str, float]:
     if not groups:
         return {}
     return {
-        'Self-BLEU-4': float(np.mean([self_bleu(g) for g in groups])),
+        'Self-BLEU-4': float(np.mean([
+            float(np.mean(scores)) for scores in leave_one_out_bleu(groups)
+        ])),
         'Div-1': float(np.mean([div_n(g, 1) for g in groups])),
         'Div-2': float(np.mean([div_n(g, 2) for g in groups])),
     }

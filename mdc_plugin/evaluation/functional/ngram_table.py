@@ -4,8 +4,20 @@ The COCO caption toolkit counts n-grams in Python dictionaries, one sentence
 at a time; here every distinct n-gram of the corpus gets an integer id and
 the counts of all sentences sit in flat arrays, so BLEU's clipped counts and
 CIDEr-D's tf-idf cosines are a handful of vectorised joins. The definitions
-are the toolkit's, see :mod:`.bleu` and :mod:`.cider`; BLEU comes out
-bit-identical (integer counts), CIDEr-D within ~1e-15 (summation order).
+are pycocoevalcap's (``bleu/bleu_scorer.py``, ``cider/cider_scorer.py``):
+
+* BLEU (``Bleu(4)``, ``option='closest'``): modified n-gram precision
+  clipped by the largest count in any reference, brevity penalty against
+  the closest reference length (ties go to the shorter one),
+  ``tiny=1e-15`` / ``small=1e-9`` smoothing, corpus score from summed
+  counts, per-image scores from each image's own counts. Bit-identical
+  (integer counts).
+* CIDEr-D (``Cider()``): tf-idf over the references' document frequency,
+  clipped cosine per n-gram order, Gaussian length penalty (``sigma=6``),
+  x10. Within ~1e-15 (summation order).
+
+This is the only BLEU of the package: ``CaptionMetric``'s BLEU-1..4 and
+the diversity scores' Self-BLEU-4 both come from :func:`bleu_from_table`.
 """
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
@@ -149,7 +161,9 @@ def bleu_from_table(table: NgramTable, hyp_index: Sequence[int],
             image's references (non-empty).
 
     Returns:
-        tuple: ``(corpus, per_image)`` as :func:`.bleu.bleu_from_cooked`.
+        tuple: ``(corpus, per_image)``: ``corpus`` is a list of n float
+        (BLEU-1..n); ``per_image[k]`` is a list with one BLEU-(k+1) float
+        per image.
     """
     n, num_images = table.n, len(hyp_index)
     hyp, num_refs, refs = _layout(hyp_index, ref_index)
@@ -216,7 +230,7 @@ def bleu_from_table(table: NgramTable, hyp_index: Sequence[int],
 def cider_from_table(table: NgramTable, hyp_index: Sequence[int],
                      ref_index: Sequence[Sequence[int]],
                      sigma: float = 6.0) -> Tuple[float, np.ndarray]:
-    """Corpus and per-image CIDEr-D (toolkit definition, see :mod:`.cider`).
+    """Corpus and per-image CIDEr-D (toolkit definition, see above).
 
     Args:
         table (NgramTable): Counts of all sentences.
