@@ -7,6 +7,9 @@ from typing import List
 import pytest
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # fixtures_data
+# synthetic_captions / coco_reference, shared with the caption benchmark
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                            'tools', 'benchmarks'))
 
 import mdc_plugin  # noqa: E402,F401  (registers every component)
 

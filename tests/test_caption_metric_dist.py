@@ -12,7 +12,7 @@ import socket
 import pytest
 import torch.multiprocessing as mp
 
-from mdc_plugin.evaluation.synthetic import make_corpus
+from synthetic_captions import make_corpus
 
 NUM_IMAGES = 41  # odd: the sampler pads one repeated sample
 WORLD_SIZE = 2

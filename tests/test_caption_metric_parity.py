@@ -1,9 +1,9 @@
 """Parity: CaptionMetric == pycocoevalcap's COCOEvalCap (within 1e-4).
 
 600 images x 5 references from the seeded generator in
-``mdc_plugin.evaluation.synthetic`` (COCO-like captions with punctuation,
-contractions, numbers, some non-ASCII), scored by COCOEvalCap (SPICE
-stubbed out, it would download CoreNLP) and by CaptionMetric through
+``tools/benchmarks/synthetic_captions.py`` (COCO-like captions with
+punctuation, contractions, numbers, some non-ASCII), scored by COCOEvalCap
+(SPICE stubbed out, it would download CoreNLP) and by CaptionMetric through
 ``process``/``evaluate``; corpus and per-image scores are compared.
 """
 import json
@@ -11,10 +11,10 @@ import shutil
 
 import pytest
 
-from mdc_plugin.evaluation.coco_reference import (COCO_TO_METRIC_KEYS,
-                                                  run_coco_eval_cap)
+from coco_reference import COCO_TO_METRIC_KEYS, run_coco_eval_cap
+from synthetic_captions import make_corpus
+
 from mdc_plugin.evaluation.metrics import CaptionMetric
-from mdc_plugin.evaluation.synthetic import make_corpus
 
 NUM_IMAGES = 600
 TOL = 1e-4

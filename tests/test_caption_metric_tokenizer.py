@@ -114,7 +114,7 @@ def test_python_path_matches_jar(seed, plain):
 def test_ptb_tokenize_equals_pycocoevalcap():
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    from mdc_plugin.evaluation.synthetic import make_corpus
+    from synthetic_captions import make_corpus
     refs, preds, _ = make_corpus(300, 5, seed=3)
     captions = [preds[i] for i in refs] + [r for i in refs for r in refs[i]]
     captions += [

@@ -183,7 +183,7 @@ def test_clip_bpe_prediction_equal_to_reference_scores_as_reference():
     against themselves, METEOR as the reference itself, CIDEr as
     pycocoevalcap gives for the reference."""
     _java_or_skip()
-    from mdc_plugin.evaluation.coco_reference import run_coco_eval_cap
+    from coco_reference import run_coco_eval_cap
     tok = CLIPBPETokenizer()
     # Each image: its caption plus the other 7 as references.
     refs = {i: [c] + [o for o in EIGHT if o != c]

@@ -1,7 +1,7 @@
 """Time CaptionMetric against pycocoevalcap's COCOEvalCap, same data.
 
 Both score BLEU-1..4, METEOR, ROUGE-L and CIDEr on a reproducible synthetic
-corpus (``mdc_plugin.evaluation.synthetic``, default 5,000 images x 5
+corpus (``synthetic_captions.py`` beside this script, default 5,000 images x 5
 references), in one process; the script checks that every score agrees to
 1e-4 and prints the times and ratios:
 
@@ -16,10 +16,10 @@ references), in one process; the script checks that every score agrees to
 
 Example::
 
-    python tools/benchmark_caption_metric.py --num-images 5000 --repeats 3
+    python tools/benchmarks/benchmark_caption_metric.py --num-images 5000 \
+        --repeats 3
 """
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -61,11 +61,12 @@ def java_version() -> str:
 
 def main() -> None:
     args = parse_args()
-    from mdc_plugin.evaluation.coco_reference import run_coco_eval_cap
+    from coco_reference import run_coco_eval_cap  # siblings of this file
+    from synthetic_captions import make_corpus
+
     from mdc_plugin.evaluation.functional import shared_meteor_scorer
     from mdc_plugin.evaluation.metrics import CaptionMetric
-    from mdc_plugin.evaluation.synthetic import make_corpus
-    from mdc_plugin.utils.atomic_io import atomic_write
+    from mdc_plugin.utils.atomic_io import atomic_dump_json
 
     refs, preds, _ = make_corpus(args.num_images, args.refs, seed=args.seed)
     samples = [dict(image_id=i, pred_caption=preds[i], gt_caption=refs[i])
@@ -116,12 +117,11 @@ def main() -> None:
     print(f'CaptionMetric (warm)  {warm:7.2f} s  ratio {coco / warm:.2f}x')
     print(f'CaptionMetric (cold)  {cold_s:7.2f} s  ratio {coco / cold_s:.2f}x')
     if args.out:
-        with atomic_write(args.out, 'w') as f:
-            json.dump(dict(num_images=args.num_images, refs=args.refs,
-                           seed=args.seed, coco_s=coco_times,
-                           warm_s=warm_times, cold_s=cold_s,
-                           max_abs_diff=worst, scores=ours,
-                           reference=reference), f, indent=1)
+        atomic_dump_json(dict(num_images=args.num_images, refs=args.refs,
+                              seed=args.seed, coco_s=coco_times,
+                              warm_s=warm_times, cold_s=cold_s,
+                              max_abs_diff=worst, scores=ours,
+                              reference=reference), args.out, indent=1)
     if worst > 1e-4:
         sys.exit('scores differ by more than 1e-4')
 

@@ -4,7 +4,11 @@
 to download Stanford CoreNLP. :func:`run_coco_eval_cap` swaps SPICE for a
 stub (unless asked for) so BLEU/METEOR/ROUGE-L/CIDEr can be computed
 offline exactly as the toolkit does. Used by the parity tests and the
-benchmark, never by :class:`CaptionMetric` itself.
+benchmark, never by ``CaptionMetric`` itself.
+
+A benchmark/test fixture, kept beside ``benchmark_caption_metric.py`` (which
+imports it as a sibling) and put on ``sys.path`` by ``tests/conftest.py``;
+not part of the installed package.
 """
 import contextlib
 import io
@@ -57,7 +61,7 @@ def run_coco_eval_cap(refs: Dict[int, List[str]],
     from pycocoevalcap.eval import COCOEvalCap
     from pycocotools.coco import COCO
 
-    from .synthetic import to_coco_format
+    from synthetic_captions import to_coco_format
     ann, results = to_coco_format(refs, preds)
     with tempfile.TemporaryDirectory() as tmp:
         ann_file = os.path.join(tmp, 'ann.json')

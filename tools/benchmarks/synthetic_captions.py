@@ -1,5 +1,9 @@
 """Reproducible, COCO-like synthetic caption corpora.
 
+A benchmark/test fixture, kept beside ``benchmark_caption_metric.py`` (which
+imports it as a sibling) and put on ``sys.path`` by ``tests/conftest.py``;
+not part of the installed package.
+
 Used by the parity tests and the benchmark: the same ``seed`` always gives
 the same images, references and predictions, so figures can be re-measured.
 The captions mimic MS-COCO references: mixed case, optional final period,
