@@ -16,7 +16,7 @@ from mmpretrain.registry import DATASETS, MODELS
 import mdc_plugin  # noqa: F401
 from mdc_plugin.models.diffusion import (NOISE_SCHEDULES, noise_schedule,
                                          sampling_timesteps)
-from mdc_plugin.models.diffusion.noise_schedules import MAX_BETA, linear_betas
+from mdc_plugin.models.diffusion.schedules import MAX_BETA, linear_betas
 from mdc_plugin.models.image_encoders import ContrastiveImageEncoder
 from mdc_plugin.models.scorers.rerank import (candidate_scores, raw_images,
                                               rerank)

@@ -7,7 +7,8 @@ forward step from s to t (s < t) keeps a real token with probability
 (K of them) or masks it with ``gamma`` (``alpha + K beta + gamma = 1``);
 [MASK] stays [MASK]. The cumulative schedules follow VQ-Diffusion: over
 t = 1..T, alpha-bar falls linearly from 0.99999 to 9e-6 and gamma-bar rises
-linearly from 9e-6 to 0.99999 (t = 0 is the identity). Any s -> t jump is
+linearly from 9e-6 to 0.99999 (t = 0 is the identity; see
+:func:`.schedules.mask_replace_schedule`). Any s -> t jump is
 again mask-and-replace with ``alpha = abar_t / abar_s`` and
 ``1 - gamma = (1 - gbar_t) / (1 - gbar_s)``, which gives step skipping.
 
@@ -18,6 +19,8 @@ from typing import Tuple
 
 import torch
 from torch import Tensor, nn
+
+from .schedules import mask_replace_schedule
 
 #: log of "zero probability" (finite so that sums and KLs stay finite)
 LOG_ZERO = -70.0
@@ -44,26 +47,15 @@ class MaskReplaceTransition(nn.Module):
                  gamma_bar: Tuple[float, float] = (0.000009, 0.99999)
                  ) -> None:
         super().__init__()
-        if num_timesteps < 1:
-            raise ValueError(f'num_timesteps={num_timesteps} must be >= 1')
         if not 0 <= mask_id < vocab_size or vocab_size < 3:
             raise ValueError(f'mask_id={mask_id} must index a vocabulary of '
                              f'>= 3 states (vocab_size={vocab_size})')
-        a1, a_end = alpha_bar
-        g1, g_end = gamma_bar
-        if not (0 < a_end <= a1 <= 1 and 0 <= g1 <= g_end < 1
-                and a1 + g1 <= 1 and a_end + g_end <= 1):
-            raise ValueError(f'alpha_bar={alpha_bar}, gamma_bar={gamma_bar} '
-                             'are not a valid decreasing/increasing schedule')
+        abar, gbar = mask_replace_schedule(num_timesteps, alpha_bar,
+                                           gamma_bar)
         self.num_states = vocab_size
         self.num_real = vocab_size - 1
         self.mask_id = mask_id
         self.num_timesteps = num_timesteps
-        frac = torch.linspace(0, 1, num_timesteps, dtype=torch.float64)
-        abar = torch.cat([torch.ones(1, dtype=torch.float64),
-                          a1 + frac * (a_end - a1)])
-        gbar = torch.cat([torch.zeros(1, dtype=torch.float64),
-                          g1 + frac * (g_end - g1)])
         # (T + 1,) cumulative alpha-bar and gamma-bar, index 0 = identity
         self.register_buffer('abar', abar, persistent=False)
         self.register_buffer('gbar', gbar, persistent=False)

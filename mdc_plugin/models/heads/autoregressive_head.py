@@ -1,29 +1,36 @@
 """Cap / CapPa baseline: autoregressive caption head on the same decoder."""
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from .base_caption_head import BaseCaptionHead
+from ..diffusion import softmax_draw
+from ..tokenizers import CaptionTokenizer
+from .base_caption_head import CrossAttentionCaptionHead
 
 
 @MODELS.register_module()
-class AutoregressiveCaptionHead(BaseCaptionHead):
+class AutoregressiveCaptionHead(CrossAttentionCaptionHead):
     """Causal decoder trained with teacher forcing (Cap).
 
     Args:
+        tokenizer / max_length: see :class:`BaseCaptionHead`.
+        image_dims: width C of the image tokens the decoder attends to.
         parallel_prob: CapPa's mix: the fraction of samples whose decoder
             input is all mask tokens with bidirectional attention, so every
             token is predicted from the image alone. 0 gives plain Cap.
         max_new_tokens / temperature: decoding defaults (greedy at 0).
-        **kwargs: see :class:`BaseCaptionHead`.
+        **kwargs: decoder shape, see :class:`CrossAttentionCaptionHead`.
     """
 
-    def __init__(self, *args, parallel_prob: float = 0.0,
-                 temperature: float = 0.0, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, tokenizer: Union[dict, CaptionTokenizer],
+                 max_length: int, image_dims: int,
+                 parallel_prob: float = 0.0, temperature: float = 0.0,
+                 **kwargs) -> None:
+        super().__init__(tokenizer, max_length, memory_dims=image_dims,
+                         **kwargs)
         if not 0 <= parallel_prob <= 1:
             raise ValueError(f'parallel_prob={parallel_prob} not in [0, 1]')
         self.parallel_prob = parallel_prob
@@ -81,8 +88,7 @@ class AutoregressiveCaptionHead(BaseCaptionHead):
             logits = self.logits(hidden[:, -1]).float()
             logits[:, forbidden] = float('-inf')
             if temperature > 0:
-                nxt = torch.multinomial(
-                    F.softmax(logits / temperature, -1), 1)[:, 0]
+                nxt, _ = softmax_draw(logits, temperature)
             else:
                 nxt = logits.argmax(-1)
             ids[:, pos] = torch.where(finished, tok.pad_id, nxt)

@@ -1,4 +1,6 @@
-"""What every caption head shares: tokenizer, decoder, output projection."""
+"""What every caption head shares: the tokenizer and the caption ids in and
+strings out; and the cross-attention decoder of the MDC, Cap and D3PM
+heads."""
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
@@ -12,26 +14,17 @@ from ..tokenizers import CaptionTokenizer, build_caption_tokenizer
 
 
 class BaseCaptionHead(BaseModule):
-    """Caption decoder over image tokens, with the vocabulary the tokenizer
-    defines.
+    """A caption head over the vocabulary its tokenizer defines.
 
     Args:
         tokenizer: tokenizer config or instance; its ``vocab_size`` sets the
             output size and its special ids (pad, mask, bos, eos) are used.
         max_length: caption length L in tokens, bos and eos included; must
             equal the ``max_length`` of the pipeline's ``TokenizeCaption``.
-        image_dims: width C of the image tokens the decoder attends to.
-        embed_dims / num_layers / num_heads / mlp_ratio: decoder shape.
-        tie_embeddings: share the input embedding with the output projection.
-        with_cp: activation checkpointing of the decoder blocks.
     """
 
     def __init__(self, tokenizer: Union[dict, CaptionTokenizer],
-                 max_length: int, image_dims: int, embed_dims: int = 512,
-                 num_layers: int = 6, num_heads: int = 8,
-                 mlp_ratio: float = 4.0, tie_embeddings: bool = True,
-                 with_cp: bool = False, init_cfg: Optional[dict] = None
-                 ) -> None:
+                 max_length: int, init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.tokenizer = build_caption_tokenizer(tokenizer)
         if max_length < 3:
@@ -39,21 +32,6 @@ class BaseCaptionHead(BaseModule):
                              'word between bos and eos')
         self.max_length = max_length
         self.vocab_size = self.tokenizer.vocab_size
-        self.decoder = CaptionTransformer(
-            self.vocab_size, max_length, embed_dims, num_layers, num_heads,
-            mlp_ratio, memory_dims=image_dims, with_cp=with_cp)
-        # Tied weights are read from the embedding at call time rather than
-        # shared as one Parameter in two modules, which MMEngine's
-        # paramwise optimizer constructor would count twice.
-        self.tie_embeddings = tie_embeddings
-        self.output_proj = None if tie_embeddings else nn.Linear(
-            embed_dims, self.vocab_size, bias=False)
-
-    def logits(self, hidden: Tensor) -> Tensor:
-        """Hidden states (..., D) -> vocabulary logits (..., V)."""
-        if self.output_proj is not None:
-            return self.output_proj(hidden)
-        return F.linear(hidden, self.decoder.token_embed.weight)
 
     def caption_ids(self, data_samples: Sequence, device) -> Tensor:
         """Stack ``data_sample.caption_ids`` into a (B, L) long tensor."""
@@ -80,6 +58,12 @@ class BaseCaptionHead(BaseModule):
                 "pipeline's tokenizer differs from the head's")
         return ids
 
+    def targets(self, caption_ids: Tensor) -> Tensor:
+        """(B, L) tokenized captions -> (B, L) with pad replaced by eos (the
+        diffusion heads learn the caption length from eos padding)."""
+        tok = self.tokenizer
+        return caption_ids.masked_fill(caption_ids == tok.pad_id, tok.eos_id)
+
     def forbidden_mask(self, device) -> Tensor:
         """(V,) bool: ids a sampler must never emit (pad, mask, bos)."""
         mask = torch.zeros(self.vocab_size, dtype=torch.bool, device=device)
@@ -90,3 +74,41 @@ class BaseCaptionHead(BaseModule):
     def decode(self, ids: Tensor) -> List[str]:
         """(B, L) ids -> captions, stopping at the first eos."""
         return self.tokenizer.batch_decode(ids.tolist())
+
+
+class CrossAttentionCaptionHead(BaseCaptionHead):
+    """Caption head whose decoder (:class:`CaptionTransformer`) cross-attends
+    to a memory of tokens (image tokens, or embedded condition codes).
+
+    Args:
+        tokenizer / max_length: see :class:`BaseCaptionHead`.
+        memory_dims: width C of the memory tokens (None: ``embed_dims``).
+        embed_dims / num_layers / num_heads / mlp_ratio: decoder shape.
+        tie_embeddings: share the input embedding with the output projection.
+        with_cp: activation checkpointing of the decoder blocks.
+    """
+
+    def __init__(self, tokenizer: Union[dict, CaptionTokenizer],
+                 max_length: int, memory_dims: Optional[int] = None,
+                 embed_dims: int = 512, num_layers: int = 6,
+                 num_heads: int = 8, mlp_ratio: float = 4.0,
+                 tie_embeddings: bool = True, with_cp: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(tokenizer, max_length, init_cfg=init_cfg)
+        self.embed_dims = embed_dims
+        self.memory_dims = memory_dims or embed_dims
+        self.decoder = CaptionTransformer(
+            self.vocab_size, max_length, embed_dims, num_layers, num_heads,
+            mlp_ratio, memory_dims=self.memory_dims, with_cp=with_cp)
+        # Tied weights are read from the embedding at call time rather than
+        # shared as one Parameter in two modules, which MMEngine's
+        # paramwise optimizer constructor would count twice.
+        self.tie_embeddings = tie_embeddings
+        self.output_proj = None if tie_embeddings else nn.Linear(
+            embed_dims, self.vocab_size, bias=False)
+
+    def logits(self, hidden: Tensor) -> Tensor:
+        """Hidden states (..., D) -> vocabulary logits (..., V)."""
+        if self.output_proj is not None:
+            return self.output_proj(hidden)
+        return F.linear(hidden, self.decoder.token_embed.weight)

@@ -20,37 +20,20 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from ..diffusion.guidance import MaskedConditionGuidance
-from ..diffusion.mask_replace import LOG_ZERO, MaskReplaceTransition
+from ..diffusion import (LOG_ZERO, MaskedConditionGuidance,
+                         MaskReplaceTransition, TimestepMLP, gumbel_draw,
+                         merge_sampler_cfg, timestep_pairs)
 from ..necks.vq_tokenizer_neck import VQNeckOutput
-from .base_caption_head import BaseCaptionHead
-
-
-def timestep_embedding(t: Tensor, dims: int) -> Tensor:
-    """Sinusoidal embedding of integer steps: (B,) -> (B, dims)."""
-    half = dims // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(
-        half, device=t.device, dtype=torch.float32) / half)
-    angles = t.float()[:, None] * freqs[None]
-    emb = torch.cat([angles.sin(), angles.cos()], dim=-1)
-    return F.pad(emb, (0, dims - emb.shape[-1]))
-
-
-def timestep_pairs(num_timesteps: int, steps: int) -> list:
-    """(t, s) jumps from T down to 0 in ``steps`` (<= T) near-equal strides.
-    """
-    if not 1 <= steps <= num_timesteps:
-        raise ValueError(f'sampling steps={steps} must be in [1, '
-                         f'{num_timesteps}]')
-    grid = torch.linspace(num_timesteps, 0, steps + 1).round().long()
-    return list(zip(grid[:-1].tolist(), grid[1:].tolist()))
+from ..tokenizers import CaptionTokenizer
+from .base_caption_head import CrossAttentionCaptionHead
 
 
 @MODELS.register_module()
-class D3PMCaptionHead(BaseCaptionHead):
+class D3PMCaptionHead(CrossAttentionCaptionHead):
     """Discrete (mask-and-replace) diffusion caption decoder.
 
     Args:
+        tokenizer / max_length: see :class:`BaseCaptionHead`.
         num_codes: size K of the condition codebook; index K is the
             condition [MASK] (the neck's vocabulary is K + 1).
         condition_length: number N of condition codes per image.
@@ -66,12 +49,12 @@ class D3PMCaptionHead(BaseCaptionHead):
             masking and no guidance).
         sampler: defaults for :meth:`sample`: ``steps`` (None = T, fewer
             skips steps), ``temperature`` of the intermediate draws.
-        **kwargs: tokenizer, max_length, embed_dims, num_layers, ... of
-            :class:`BaseCaptionHead` (``image_dims`` is set from
-            ``condition_dims``).
+        **kwargs: decoder shape, see :class:`CrossAttentionCaptionHead`
+            (its ``memory_dims`` is ``condition_dims``).
     """
 
-    def __init__(self, *args, num_codes: int, condition_length: int,
+    def __init__(self, tokenizer: Union[dict, CaptionTokenizer],
+                 max_length: int, *, num_codes: int, condition_length: int,
                  condition_dims: Optional[int] = None,
                  num_timesteps: int = 100,
                  alpha_bar: Tuple[float, float] = (0.99999, 0.000009),
@@ -80,12 +63,12 @@ class D3PMCaptionHead(BaseCaptionHead):
                  vb_weight: float = 1.0,
                  guidance: Union[dict, MaskedConditionGuidance, None] = None,
                  sampler: Optional[dict] = None, **kwargs) -> None:
-        embed_dims = kwargs.get('embed_dims', 512)
-        condition_dims = condition_dims or embed_dims
         if 'image_dims' in kwargs:
             raise ValueError('D3PMCaptionHead attends to embedded condition '
                              'codes: set condition_dims, not image_dims')
-        super().__init__(*args, image_dims=condition_dims, **kwargs)
+        super().__init__(tokenizer, max_length, memory_dims=condition_dims,
+                         **kwargs)
+        condition_dims = self.memory_dims
         if num_codes < 2 or condition_length < 1:
             raise ValueError(f'num_codes={num_codes} and condition_length='
                              f'{condition_length} must be >= 2 and >= 1')
@@ -108,21 +91,15 @@ class D3PMCaptionHead(BaseCaptionHead):
             raise TypeError('guidance must build a MaskedConditionGuidance, '
                             f'got {type(guidance).__name__}')
         self.guidance = guidance
-        self.sampler_cfg = dict(steps=num_timesteps, temperature=1.0)
-        unknown = set(sampler or {}) - set(self.sampler_cfg)
-        if unknown:
-            raise ValueError(f'D3PMCaptionHead: unknown sampler keys '
-                             f'{sorted(unknown)}; valid: '
-                             f'{sorted(self.sampler_cfg)} (the guidance '
-                             'scale is set in head.guidance)')
-        self.sampler_cfg.update(sampler or {})
+        self.sampler_cfg = merge_sampler_cfg(
+            dict(steps=num_timesteps, temperature=1.0), sampler,
+            type(self).__name__,
+            hint=' (the guidance scale is set in head.guidance)')
         timestep_pairs(num_timesteps, self.sampler_cfg['steps'])  # check
         self.condition_embed = nn.Embedding(num_codes + 1, condition_dims)
         self.condition_pos = nn.Parameter(
             torch.zeros(1, condition_length, condition_dims))
-        self.time_mlp = nn.Sequential(
-            nn.Linear(embed_dims, embed_dims), nn.SiLU(),
-            nn.Linear(embed_dims, embed_dims))
+        self.time_mlp = TimestepMLP(self.embed_dims)
         nn.init.trunc_normal_(self.condition_pos, std=0.02)
         nn.init.trunc_normal_(self.condition_embed.weight, std=0.02)
 
@@ -148,11 +125,6 @@ class D3PMCaptionHead(BaseCaptionHead):
                 f'{self.num_codes} (+1 mask)')
         return codes.long()
 
-    def targets(self, caption_ids: Tensor) -> Tensor:
-        """(B, L) tokenized captions -> x0 with pad replaced by eos."""
-        tok = self.tokenizer
-        return caption_ids.masked_fill(caption_ids == tok.pad_id, tok.eos_id)
-
     # ---------------------------------------------------------- denoiser
     def denoise(self, x_t: Tensor, t: Tensor, codes: Tensor) -> Tensor:
         """x0 logits (B, L, V) from x_t (B, L), t (B,), codes (B, N).
@@ -164,9 +136,8 @@ class D3PMCaptionHead(BaseCaptionHead):
         if reps > 1:
             x_t, t = x_t.repeat(reps, 1), t.repeat(reps)
         memory = self.condition_embed(codes) + self.condition_pos
-        temb = self.time_mlp(
-            timestep_embedding(t, self.time_mlp[0].in_features))
-        hidden, _ = self.decoder(x_t, memory=memory, extra_embed=temb)
+        hidden, _ = self.decoder(x_t, memory=memory,
+                                 extra_embed=self.time_mlp(t))
         return self.logits(hidden)
 
     def log_x0(self, logits: Tensor) -> Tensor:
@@ -225,10 +196,9 @@ class D3PMCaptionHead(BaseCaptionHead):
         Returns:
             (B, L) token ids.
         """
-        cfg = dict(self.sampler_cfg)
-        for key, value in dict(steps=steps, temperature=temperature).items():
-            if value is not None:
-                cfg[key] = value
+        cfg = merge_sampler_cfg(
+            self.sampler_cfg, dict(steps=steps, temperature=temperature),
+            type(self).__name__)
         codes = self.condition_codes(feats)
         if scale is not None:
             scale = MaskedConditionGuidance.check_scale(scale)
@@ -258,20 +228,9 @@ class D3PMCaptionHead(BaseCaptionHead):
                 new = log_x0.argmax(-1)
             else:
                 log_post = self.transition.posterior(log_x0, ids, t, s)
-                new = self._draw(log_post, cfg['temperature'], generator)
+                new = gumbel_draw(log_post, cfg['temperature'], generator)
             ids = torch.cat([ids[:, :1], new[:, 1:]], dim=1)
         return ids
-
-    @staticmethod
-    def _draw(log_probs: Tensor, temperature: float,
-              generator: Optional[torch.Generator]) -> Tensor:
-        """Categorical draw from (B, L, V) log-probabilities."""
-        if temperature == 0:
-            return log_probs.argmax(-1)
-        u = torch.rand(log_probs.shape, device=log_probs.device,
-                       generator=generator).clamp(1e-10, 1 - 1e-10)
-        gumbel = -(-u.log()).log()
-        return (log_probs / temperature + gumbel).argmax(-1)
 
     def predict(self, feats: Union[VQNeckOutput, Tensor],
                 **sampler_overrides) -> list:

@@ -11,24 +11,27 @@ tokens are masked and predicted like any other token, so the model learns
 where captions end without a separate length predictor; decoding stops at
 the first EOS. The leading BOS stays visible and is never predicted.
 """
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from ..diffusion import commit_counts
-from .base_caption_head import BaseCaptionHead
+from ..diffusion import commit_counts, merge_sampler_cfg, softmax_draw
+from ..tokenizers import CaptionTokenizer
+from .base_caption_head import CrossAttentionCaptionHead
 
 LOSS_WEIGHTINGS = ('elbo', 'uniform')
 
 
 @MODELS.register_module()
-class MaskedDiffusionCaptionHead(BaseCaptionHead):
+class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
     """Masked-diffusion caption decoder (bidirectional, cross-attention).
 
     Args:
+        tokenizer / max_length: see :class:`BaseCaptionHead`.
+        image_dims: width C of the image tokens the decoder attends to.
         t_range: (t_min, t_max) of the masking ratio t ~ U[t_min, t_max];
             MDLM uses (1e-3, 1). Narrow ranges give the masking-ratio
             ablation.
@@ -39,13 +42,16 @@ class MaskedDiffusionCaptionHead(BaseCaptionHead):
         sampler: defaults for :meth:`sample`: ``steps`` (int), ``temperature``
             (0 = greedy), ``schedule`` ('uniform' or 'cosine'), ``remasking``
             ('low_confidence' or 'random').
-        **kwargs: see :class:`BaseCaptionHead`.
+        **kwargs: decoder shape, see :class:`CrossAttentionCaptionHead`.
     """
 
-    def __init__(self, *args, t_range: Tuple[float, float] = (1e-3, 1.0),
+    def __init__(self, tokenizer: Union[dict, CaptionTokenizer],
+                 max_length: int, image_dims: int,
+                 t_range: Tuple[float, float] = (1e-3, 1.0),
                  stratified_t: bool = True, loss_weighting: str = 'elbo',
                  sampler: Optional[dict] = None, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(tokenizer, max_length, memory_dims=image_dims,
+                         **kwargs)
         t_min, t_max = t_range
         if not 0 < t_min <= t_max <= 1:
             raise ValueError(f't_range={t_range} must satisfy '
@@ -56,14 +62,9 @@ class MaskedDiffusionCaptionHead(BaseCaptionHead):
         self.t_range = (float(t_min), float(t_max))
         self.stratified_t = stratified_t
         self.loss_weighting = loss_weighting
-        self.sampler_cfg = dict(steps=8, temperature=0.0, schedule='uniform',
-                                remasking='low_confidence')
-        unknown = set(sampler or {}) - set(self.sampler_cfg)
-        if unknown:
-            raise ValueError(f'MaskedDiffusionCaptionHead: unknown sampler '
-                             f'keys {sorted(unknown)}; known: '
-                             f'{sorted(self.sampler_cfg)}')
-        self.sampler_cfg.update(sampler or {})
+        self.sampler_cfg = merge_sampler_cfg(
+            dict(steps=8, temperature=0.0, schedule='uniform',
+                 remasking='low_confidence'), sampler, type(self).__name__)
         if self.sampler_cfg['remasking'] not in ('low_confidence', 'random'):
             raise ValueError(
                 'MaskedDiffusionCaptionHead: sampler.remasking must be '
@@ -73,11 +74,6 @@ class MaskedDiffusionCaptionHead(BaseCaptionHead):
                       self.sampler_cfg['schedule'])  # checks both
 
     # ----------------------------------------------------------------- train
-    def targets(self, caption_ids: Tensor) -> Tensor:
-        """(B, L) tokenized captions -> targets with pad replaced by eos."""
-        tok = self.tokenizer
-        return caption_ids.masked_fill(caption_ids == tok.pad_id, tok.eos_id)
-
     def sample_t(self, batch: int, device) -> Tensor:
         """(B,) masking ratios in ``t_range`` (antithetic if stratified)."""
         u = torch.rand(batch, device=device)
@@ -130,12 +126,10 @@ class MaskedDiffusionCaptionHead(BaseCaptionHead):
             (B, L) token ids, and with ``return_trace`` a list of (B, L)
             id tensors after each step.
         """
-        cfg = dict(self.sampler_cfg)
-        for key, value in dict(steps=steps, temperature=temperature,
-                               schedule=schedule,
-                               remasking=remasking).items():
-            if value is not None:
-                cfg[key] = value
+        cfg = merge_sampler_cfg(
+            self.sampler_cfg, dict(steps=steps, temperature=temperature,
+                                   schedule=schedule, remasking=remasking),
+            type(self).__name__)
         if cfg['remasking'] not in ('low_confidence', 'random'):
             raise ValueError(f"unknown remasking {cfg['remasking']!r}")
         tok = self.tokenizer
@@ -171,10 +165,7 @@ class MaskedDiffusionCaptionHead(BaseCaptionHead):
     def _propose(logits: Tensor, temperature: float) -> Tuple[Tensor, Tensor]:
         """(B, L, V) logits -> proposed ids and their probabilities (B, L)."""
         if temperature > 0:
-            probs = F.softmax(logits / temperature, dim=-1)
-            pred = torch.multinomial(probs.flatten(0, 1), 1).view(
-                probs.shape[:-1])
-            return pred, probs.gather(-1, pred[..., None])[..., 0]
+            return softmax_draw(logits, temperature)
         conf, pred = F.softmax(logits, dim=-1).max(dim=-1)
         return pred, conf
 

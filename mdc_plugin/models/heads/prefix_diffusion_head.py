@@ -13,51 +13,35 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from ..diffusion.noise_schedules import noise_schedule, sampling_timesteps
+from ..diffusion import (TimestepMLP, merge_sampler_cfg, noise_schedule,
+                         sampling_timesteps)
 from ..layers.caption_transformer import CaptionBlock
-from ..tokenizers import CaptionTokenizer, build_caption_tokenizer
+from ..tokenizers import CaptionTokenizer
 from .base_caption_head import BaseCaptionHead
 
 
-def timestep_embedding(t: Tensor, dims: int) -> Tensor:
-    """Sinusoidal embedding of integer timesteps (B,) -> (B, dims)."""
-    half = dims // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(
-        half, device=t.device, dtype=torch.float32) / half)
-    args = t.float()[:, None] * freqs[None]
-    emb = torch.cat([args.cos(), args.sin()], dim=-1)
-    return F.pad(emb, (0, dims % 2))
-
-
 @MODELS.register_module()
-class PrefixDiffusionHead(BaseModule):
+class PrefixDiffusionHead(BaseCaptionHead):
     """x0-predicting denoiser over word embeddings with an image prefix.
 
     Args:
-        tokenizer: tokenizer config or instance (vocabulary and specials).
-        max_length: caption length L (bos, words, eos, pad); must equal the
-            pipeline's ``TokenizeCaption`` ``max_length``.
+        tokenizer / max_length: see :class:`BaseCaptionHead` (L counts bos,
+            words, eos and pad).
         prefix_length: number k of prefix vectors the mapper produces.
         word_dims: width e of the diffused word embeddings.
         embed_dims / num_layers / num_heads / mlp_ratio: transformer shape;
             the prefix vectors are ``embed_dims`` wide.
         num_timesteps: diffusion steps T of the forward process.
-        noise_schedule: see :data:`.schedules.NOISE_SCHEDULES`.
+        noise_schedule: see :data:`..diffusion.schedules.NOISE_SCHEDULES`.
         rounding_weight: weight of the rounding (word cross-entropy) loss.
         sampler: defaults for :meth:`sample`: ``steps`` (skipped-step
             sampler when < T), ``eta`` (0 = deterministic DDIM, 1 = DDPM-like
             ancestral noise) and ``clamp`` (snap x0 to the nearest word
             embedding at every step, Diffusion-LM's clamping trick).
     """
-
-    # Reuse the caption-head helpers (they only need max_length,
-    # vocab_size and tokenizer).
-    caption_ids = BaseCaptionHead.caption_ids
-    decode = BaseCaptionHead.decode
 
     def __init__(self, tokenizer: Union[dict, CaptionTokenizer],
                  max_length: int, prefix_length: int = 4,
@@ -68,15 +52,9 @@ class PrefixDiffusionHead(BaseModule):
                  rounding_weight: float = 1.0,
                  sampler: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.tokenizer = build_caption_tokenizer(tokenizer)
-        if max_length < 3:
-            raise ValueError(f'max_length={max_length} leaves no room for a '
-                             'word between bos and eos')
+        super().__init__(tokenizer, max_length, init_cfg=init_cfg)
         if prefix_length < 1:
             raise ValueError(f'prefix_length={prefix_length} must be >= 1')
-        self.vocab_size = self.tokenizer.vocab_size
-        self.max_length = max_length
         self.prefix_length = prefix_length
         self.embed_dims = embed_dims
         self.num_timesteps = num_timesteps
@@ -91,20 +69,13 @@ class PrefixDiffusionHead(BaseModule):
         self.pos_embed = nn.Parameter(
             torch.zeros(1, prefix_length + max_length, embed_dims))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        self.time_mlp = nn.Sequential(
-            nn.Linear(embed_dims, embed_dims), nn.SiLU(),
-            nn.Linear(embed_dims, embed_dims))
+        self.time_mlp = TimestepMLP(embed_dims, flip_sin_to_cos=True)
         self.blocks = nn.ModuleList(
             CaptionBlock(embed_dims, num_heads, mlp_ratio, memory_dims=None)
             for _ in range(num_layers))
         self.norm = nn.LayerNorm(embed_dims)
-        self.sampler_cfg = dict(steps=20, eta=1.0, clamp=True)
-        unknown = set(sampler or {}) - set(self.sampler_cfg)
-        if unknown:
-            raise ValueError(f'PrefixDiffusionHead: unknown sampler keys '
-                             f'{sorted(unknown)}; valid: '
-                             f'{sorted(self.sampler_cfg)}')
-        self.sampler_cfg.update(sampler or {})
+        self.sampler_cfg = merge_sampler_cfg(
+            dict(steps=20, eta=1.0, clamp=True), sampler, type(self).__name__)
 
     # ------------------------------------------------------------ network
     def denoise(self, x_t: Tensor, t: Tensor, prefix: Tensor) -> Tensor:
@@ -116,8 +87,7 @@ class PrefixDiffusionHead(BaseModule):
                 f'prefix must be (B, {self.prefix_length}, '
                 f'{self.embed_dims}), got {tuple(prefix.shape)}')
         seq = torch.cat([prefix, self.in_proj(x_t)], dim=1)
-        time = self.time_mlp(timestep_embedding(t, self.embed_dims))
-        h = seq + self.pos_embed + time[:, None]
+        h = seq + self.pos_embed + self.time_mlp(t)[:, None]
         for blk in self.blocks:
             h, _ = blk(h)
         return self.out_proj(self.norm(h)[:, self.prefix_length:])
@@ -187,10 +157,9 @@ class PrefixDiffusionHead(BaseModule):
         Returns:
             (B, L) token ids.
         """
-        cfg = dict(self.sampler_cfg)
-        for key, value in dict(steps=steps, eta=eta, clamp=clamp).items():
-            if value is not None:
-                cfg[key] = value
+        cfg = merge_sampler_cfg(
+            self.sampler_cfg, dict(steps=steps, eta=eta, clamp=clamp),
+            type(self).__name__)
         batch, device = prefix.shape[0], prefix.device
         shape = (batch, self.max_length, self.word_embed.embedding_dim)
 
