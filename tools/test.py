@@ -31,13 +31,13 @@ except ImportError:  # running from a checkout that is not pip-installed
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 
+from mdc_plugin.evaluation.metrics import AtomicDumpResults
 from mdc_plugin.utils import atomic_dump_json
 from mdc_plugin.utils.cli import (NO_STRICT_FLAG, UnknownConfigKeyError,
                                   build_runner,
                                   default_work_dir, finish_distributed,
                                   merge_cfg_options, prepare_cpu_distributed,
                                   set_local_rank)
-from mdc_plugin.utils.dump_results import AtomicDumpResults
 
 
 def parse_args(argv=None) -> argparse.Namespace:

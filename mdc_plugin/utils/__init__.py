@@ -8,7 +8,6 @@ from .safe_checkpoint import (SAFE_GLOBALS, UnsafeCheckpointError,
                               apply_patches, atomic_save_checkpoint,
                               load_checkpoint_safely)
 from .atomic_io import atomic_dump_json, atomic_write, atomic_write_bytes
-from .dump_results import AtomicDumpResults
 from .weights import (LoadReport, SafePretrainedInit, WeightsNotLoadedError,
                       assert_state_dict_loaded, extract_state_dict,
                       load_state_dict_with_report)
@@ -16,7 +15,7 @@ from .weights import (LoadReport, SafePretrainedInit, WeightsNotLoadedError,
 __all__ = [
     'SAFE_GLOBALS', 'UnsafeCheckpointError', 'apply_patches',
     'atomic_save_checkpoint', 'load_checkpoint_safely', 'atomic_write',
-    'atomic_write_bytes', 'atomic_dump_json', 'AtomicDumpResults',
+    'atomic_write_bytes', 'atomic_dump_json',
     'LoadReport', 'SafePretrainedInit', 'WeightsNotLoadedError',
     'assert_state_dict_loaded', 'extract_state_dict',
     'load_state_dict_with_report'

@@ -6,7 +6,7 @@ from mmengine.evaluator import DumpResults
 from mmengine.logging import print_log
 from mmengine.registry import METRICS
 
-from .atomic_io import atomic_write
+from ...utils.atomic_io import atomic_write
 
 
 @METRICS.register_module()
