@@ -12,7 +12,6 @@ eval mode by :meth:`FrozenImageEncoder.train`, skipped by MMEngine's
   baseline (its ``encode_image``) loaded through the safe loader.
 """
 import os.path as osp
-from collections import OrderedDict
 from typing import Optional, Union
 
 import torch
@@ -23,6 +22,8 @@ from torch import Tensor, nn
 
 from mdc_plugin.utils import (assert_state_dict_loaded, extract_state_dict,
                               load_checkpoint_safely)
+
+from .scorers.open_clip_scorer import load_open_clip_state_dict
 
 
 def _require_file(path: Optional[str], owner: str, what: str) -> str:
@@ -88,16 +89,8 @@ class OpenCLIPImageEncoder(FrozenImageEncoder):
                              'checkpoint')
         import open_clip
         model = open_clip.create_model(model_name, pretrained=None)
-        try:
-            state = load_checkpoint_safely(path)
-        except TypeError as err:
-            raise ValueError(f'OpenCLIPImageEncoder: {path} does not hold a '
-                             f'state dict ({err})') from None
-        if 'state_dict' in state:
-            state = state['state_dict']
-        state = OrderedDict((k[len('module.'):] if k.startswith('module.')
-                             else k, v) for k, v in state.items())
-        model.load_state_dict(state)
+        model.load_state_dict(
+            load_open_clip_state_dict(path, 'OpenCLIPImageEncoder'))
         self.visual = model.visual
         self.normalize = normalize
         self.embed_dims = int(model.visual.output_dim)

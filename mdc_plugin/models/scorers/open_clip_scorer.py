@@ -1,14 +1,34 @@
 """CLIPScore with an open_clip model whose weights come from a local file."""
 import os
-from collections import OrderedDict
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 from mmpretrain.registry import MODELS
 
-from mdc_plugin.utils.safe_checkpoint import load_checkpoint_safely
+from mdc_plugin.utils import extract_state_dict, load_checkpoint_safely
 
 from .base import Images, ImageTextScorer, images_to_uint8_hwc
+
+
+def load_open_clip_state_dict(path: str, owner: str) -> Dict[str, object]:
+    """An open_clip state dict read from a local file with the safe loader
+    (optionally under ``'state_dict'``; ``'module.'`` prefixes stripped).
+
+    Raises:
+        ValueError: the file holds no state dict (names ``owner``).
+    """
+    try:
+        state = load_checkpoint_safely(path)
+    except TypeError:  # not a dict
+        state = None
+    if isinstance(state, dict) and 'state_dict' in state:
+        state = state['state_dict']
+    if not isinstance(state, dict):
+        raise ValueError(
+            f'{owner}: {path} does not hold a state dict (got something '
+            'else); TorchScript archives such as OpenAI\'s original '
+            'ViT-B-32.pt must first be converted to an open_clip state dict')
+    return extract_state_dict(state, None, path)
 
 
 @MODELS.register_module()
@@ -55,21 +75,8 @@ class OpenCLIPScorer(ImageTextScorer):
         import open_clip
         model, _, preprocess = open_clip.create_model_and_transforms(
             model_name, pretrained=None)
-        try:
-            state = load_checkpoint_safely(checkpoint)
-        except TypeError:  # not a dict
-            state = None
-        if isinstance(state, dict) and 'state_dict' in state:
-            state = state['state_dict']
-        if not isinstance(state, dict):
-            raise ValueError(
-                f'OpenCLIPScorer: {checkpoint} does not hold a state dict '
-                '(got something else); TorchScript archives such '
-                "as OpenAI's original ViT-B-32.pt must first be converted "
-                'to an open_clip state dict')
-        state = OrderedDict((k[len('module.'):] if k.startswith('module.')
-                             else k, v) for k, v in state.items())
-        model.load_state_dict(state)
+        model.load_state_dict(
+            load_open_clip_state_dict(checkpoint, 'OpenCLIPScorer'))
         self.model = model.to(device).eval()
         self.preprocess = preprocess
         self.tokenizer = open_clip.get_tokenizer(model_name)
