@@ -65,18 +65,16 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner, load_checkpoint
+from mmpretrain.registry import MODELS
+from rich.progress import Progress
+
+import mdc_plugin  # noqa: F401
+from mdc_plugin.utils.atomic_io import atomic_dump_json
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import mdc_plugin  # noqa: E402,F401
-from mmengine.config import Config  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner import Runner, load_checkpoint  # noqa: E402
-from mmpretrain.registry import MODELS  # noqa: E402
-from rich.progress import Progress  # noqa: E402
-
-from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
 
 MDC_CONFIG = 'configs/mdc/vit-tiny_shapes.py'
 SAMPLE_LENGTH = 32

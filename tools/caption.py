@@ -22,14 +22,9 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
-try:
-    import mdc_plugin  # noqa: F401  (registers modules, safe checkpoints)
-except ImportError:  # running from a checkout that is not pip-installed
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    import mdc_plugin  # noqa: F401
-
 from mmengine.config import DictAction
 
+import mdc_plugin  # noqa: F401  (registers modules, safe checkpoints)
 from mdc_plugin.apis import caption_images, init_captioner
 from mdc_plugin.datasets.transforms.load_caption_image import ImageLoadError
 from mdc_plugin.utils import (UnsafeCheckpointError, WeightsNotLoadedError,

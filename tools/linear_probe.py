@@ -16,18 +16,16 @@ config's train/val datasets. For the MMPretrain-style probe (an
 """
 import argparse
 import json
-import os.path as osp
 import sys
 import time
 
 from mmengine.config import DictAction
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import mdc_plugin  # noqa: E402,F401
-from mdc_plugin.engine.hooks.linear_probe_hook import (  # noqa: E402
+import mdc_plugin  # noqa: F401
+from mdc_plugin.engine.hooks.linear_probe_hook import (
     build_model_for_probe, probe_hook_from_config)
-from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
-from mdc_plugin.utils.weights import WeightsNotLoadedError  # noqa: E402
+from mdc_plugin.utils.atomic_io import atomic_dump_json
+from mdc_plugin.utils.weights import WeightsNotLoadedError
 
 
 def parse_args() -> argparse.Namespace:

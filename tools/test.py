@@ -22,16 +22,11 @@ import sys
 from numbers import Number
 from typing import Any
 
-try:
-    import mdc_plugin  # noqa: F401  (registers modules, safe checkpoints)
-except ImportError:  # running from a checkout that is not pip-installed
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    import mdc_plugin  # noqa: F401
-
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 
 from mdc_plugin.evaluation.metrics import AtomicDumpResults
+import mdc_plugin  # noqa: F401  (registers modules, safe checkpoints)
 from mdc_plugin.utils import atomic_dump_json
 from mdc_plugin.utils.cli import (NO_STRICT_FLAG, UnknownConfigKeyError,
                                   build_runner,

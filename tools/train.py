@@ -20,18 +20,12 @@ add a new one on purpose.
 import argparse
 import copy
 import logging
-import os.path as osp
 import sys
-
-try:
-    import mdc_plugin  # noqa: F401  (registers modules, safe checkpoints)
-except ImportError:  # running from a checkout that is not pip-installed
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    import mdc_plugin  # noqa: F401
 
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
+import mdc_plugin  # noqa: F401  (registers modules, safe checkpoints)
 from mdc_plugin.utils.cli import (NO_STRICT_FLAG, UnknownConfigKeyError,
                                   accelerator_available, build_runner,
                                   default_work_dir, finish_distributed,

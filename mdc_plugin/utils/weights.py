@@ -81,7 +81,7 @@ def extract_state_dict(checkpoint: Mapping,
     """
     state_dict = checkpoint.get('state_dict', checkpoint)
     state_dict = OrderedDict(
-        (re.sub(r'^module\.', '', k), v) for k, v in state_dict.items())
+        (re.sub(r'^module\.', '', str(k)), v) for k, v in state_dict.items())
     if not prefix:
         return state_dict
     if not prefix.endswith('.'):

@@ -31,11 +31,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 from mmengine.utils import ProgressBar
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-import mdc_plugin  # noqa: E402,F401
-from mdc_plugin.utils.atomic_io import (  # noqa: E402
-    atomic_dump_json, atomic_write)
+import mdc_plugin  # noqa: F401
+from mdc_plugin.utils.atomic_io import atomic_dump_json, atomic_write
 
 KEYS = ('BLEU-4', 'CIDEr', 'ROUGE-L', 'CLIPScore', 'RefCLIPScore')
 

@@ -12,20 +12,16 @@ stream before any final norm), then the same probe as
 """
 import argparse
 import json
-import os.path as osp
-import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmengine.config import DictAction
 
-sys.path.insert(
-    0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-import mdc_plugin  # noqa: E402,F401
-from mdc_plugin.engine.hooks.linear_probe_hook import (  # noqa: E402
+import mdc_plugin  # noqa: F401
+from mdc_plugin.engine.hooks.linear_probe_hook import (
     LinearProbeHook, build_model_for_probe, probe_hook_from_config)
-from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
+from mdc_plugin.utils.atomic_io import atomic_dump_json
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -14,18 +14,13 @@ values. ``--random-config`` adds the config's random initialisation
 (seed 0) as a reference row. Reads weights only (safe loader).
 """
 import argparse
-import os.path as osp
-import sys
 from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor
 
-sys.path.insert(
-    0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
-from mdc_plugin.utils.safe_checkpoint import \
-    load_checkpoint_safely  # noqa: E402
+from mdc_plugin.utils.atomic_io import atomic_dump_json
+from mdc_plugin.utils.safe_checkpoint import load_checkpoint_safely
 
 KEY = 'backbone.patch_embed.projection.weight'
 

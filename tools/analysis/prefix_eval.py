@@ -18,21 +18,18 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 import time
 
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
+from mmpretrain.registry import MODELS
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-import mdc_plugin  # noqa: E402,F401
-from mdc_plugin.evaluation.metrics import CaptionMetric  # noqa: E402
-from mdc_plugin.models.captioners import count_parameters  # noqa: E402
-from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
-from mmpretrain.registry import MODELS  # noqa: E402
+import mdc_plugin  # noqa: F401
+from mdc_plugin.evaluation.metrics import CaptionMetric
+from mdc_plugin.models.captioners import count_parameters
+from mdc_plugin.utils.atomic_io import atomic_dump_json
 
 CLIP_CFG = 'configs/baselines/clip_vit-tiny_shapes.py'
 CLIP_CKPT = 'work_dirs/results/clip/epoch_8.pth'

@@ -9,18 +9,14 @@ shapes config (max_length 16 = bos + 15 positions) is one token per step.
 """
 import argparse
 import json
-import os.path as osp
-import sys
 import time
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-import mdc_plugin  # noqa: E402,F401
-from mdc_plugin.utils.atomic_io import atomic_dump_json  # noqa: E402
-from mdc_plugin.utils.cli import merge_cfg_options  # noqa: E402
+import mdc_plugin  # noqa: F401
+from mdc_plugin.utils.atomic_io import atomic_dump_json
+from mdc_plugin.utils.cli import merge_cfg_options
 
 
 def parse_args() -> argparse.Namespace:

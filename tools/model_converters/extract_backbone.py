@@ -33,18 +33,14 @@ import sys
 from collections import OrderedDict
 from typing import Dict, List, Optional
 
-try:
-    import mdc_plugin  # noqa: F401  (safe loading, registries)
-except ImportError:  # running from a checkout that is not pip-installed
-    sys.path.insert(
-        0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-    import mdc_plugin  # noqa: F401
+import mdc_plugin  # noqa: F401  (safe loading, registries)
 
 import torch
 
 from mdc_plugin.utils import (UnsafeCheckpointError, WeightsNotLoadedError,
                               assert_state_dict_loaded,
-                              atomic_save_checkpoint, load_checkpoint_safely)
+                              atomic_save_checkpoint, extract_state_dict,
+                              load_checkpoint_safely)
 
 #: Source-checkpoint meta entries copied into the output (plain values).
 _KEPT_META = ('epoch', 'iter', 'seed', 'experiment_name', 'time',
@@ -91,28 +87,25 @@ def backbone_state_dict(checkpoint: dict, prefix: str = 'backbone.',
     """Backbone tensors of a full-model checkpoint, ``prefix`` removed.
 
     Accepts ``{'state_dict': ...}`` (MMEngine) or a bare state dict; a
-    ``module.`` wrapper prefix is ignored.
+    ``module.`` wrapper prefix is ignored (see :func:`extract_state_dict`).
     """
     state_dict = checkpoint.get('state_dict', checkpoint)
     if not isinstance(state_dict, dict) or not state_dict:
         raise ConversionError(f'{source} holds no state dict')
+    try:
+        selected = extract_state_dict(state_dict, prefix, source)
+    except WeightsNotLoadedError as err:
+        raise ConversionError(
+            f'no "{prefix}*" weights: {err}; is it a model checkpoint of '
+            'this plugin (ImageCaptioner / ContrastiveImageText)? Use '
+            '--prefix for another layout') from None
     out = OrderedDict()
-    for key, value in state_dict.items():
-        key = re.sub(r'^module\.', '', str(key))
-        if not key.startswith(prefix):
-            continue
+    for key, value in selected.items():
         if not isinstance(value, torch.Tensor):
             raise ConversionError(
-                f'{source}: "{key}" is a {type(value).__name__}, not a '
-                'tensor')
-        out[key[len(prefix):]] = value.detach().clone()
-    if not out:
-        groups = sorted({str(k).split('.')[0] + '.' for k in state_dict})
-        raise ConversionError(
-            f'{source} has no "{prefix}*" weights (its top-level key '
-            f'groups are {groups[:20]}); is it a model checkpoint of this '
-            'plugin (ImageCaptioner / ContrastiveImageText)? Use --prefix '
-            'for another layout')
+                f'{source}: "{prefix}{key}" is a {type(value).__name__}, '
+                'not a tensor')
+        out[key] = value.detach().clone()
     return out
 
 
