@@ -25,8 +25,8 @@ from typing import Any
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 
-from mdc_plugin.evaluation.metrics import AtomicDumpResults
 import mdc_plugin  # noqa: F401  (registers modules, safe checkpoints)
+from mdc_plugin.evaluation.metrics import AtomicDumpResults
 from mdc_plugin.utils import atomic_dump_json
 from mdc_plugin.utils.cli import (NO_STRICT_FLAG, UnknownConfigKeyError,
                                   build_runner,
