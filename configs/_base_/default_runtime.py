@@ -21,6 +21,9 @@ default_hooks = dict(
     #   --cfg-options default_hooks.nonfinite_loss=None
     # See mdc_plugin/engine/hooks/nonfinite_loss_hook.py.
     nonfinite_loss=dict(type='NonFiniteLossHook', action='stop'),
+    # Gives metrics that run the model (ShapeWordAccuracy) the runner's
+    # model before validation / test; a no-op for every other metric.
+    bind_model=dict(type='BindModelToMetricsHook'),
 )
 
 env_cfg = dict(

@@ -1,9 +1,11 @@
-"""Hooks: linear probe, caption visualisation, non-finite loss guard."""
+"""Hooks: linear probe, caption visualisation, non-finite loss guard, the
+model for metrics that run it."""
+from .bind_model_hook import BindModelToMetricsHook
 from .caption_visualization_hook import CaptionVisualizationHook
 from .linear_probe_hook import LinearProbeHook
 from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 
 __all__ = [
-    'CaptionVisualizationHook', 'LinearProbeHook', 'NonFiniteLossError',
-    'NonFiniteLossHook'
+    'BindModelToMetricsHook', 'CaptionVisualizationHook', 'LinearProbeHook',
+    'NonFiniteLossError', 'NonFiniteLossHook'
 ]

@@ -1,8 +1,10 @@
-"""Metrics registered in ``mmpretrain.registry.METRICS`` (CaptionMetric)
-and MMEngine's ``METRICS`` (AtomicDumpResults)."""
+"""Metrics registered in ``mmpretrain.registry.METRICS`` (CaptionMetric,
+ShapeWordAccuracy) and MMEngine's ``METRICS`` (all three)."""
 from .caption_metric import VALID_SCORES, CaptionMetric
 from .dump_results import AtomicDumpResults
 from .references import load_caption_annotations, normalize_image_id
+from .shape_word_accuracy import ShapeWordAccuracy, shape_word_hits
 
 __all__ = ['CaptionMetric', 'VALID_SCORES', 'AtomicDumpResults',
+           'ShapeWordAccuracy', 'shape_word_hits',
            'load_caption_annotations', 'normalize_image_id']
