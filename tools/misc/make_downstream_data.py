@@ -16,7 +16,6 @@ Usage::
         --num-train 2000 --num-val 200
 """
 import argparse
-import json
 import os
 import os.path as osp
 import time
@@ -105,8 +104,7 @@ def main() -> None:
     meta = dict(classes=list(CLASSES), canvas=args.canvas, scale=args.scale,
                 seed=args.seed, num_train=args.num_train,
                 num_val=args.num_val)
-    with open(osp.join(args.out, 'meta.json'), 'w') as f:
-        json.dump(meta, f, indent=1)
+    atomic_dump_json(meta, osp.join(args.out, 'meta.json'))
     print(f'wrote {args.out} in {time.time() - start:.1f} s')
 
 
