@@ -248,3 +248,13 @@ def load_tool(relpath: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_repo_config(rel_path: str):
+    """``Config.fromfile`` of a config of this repository, in MMPretrain's
+    default scope."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpretrain')
+    return Config.fromfile(osp.join(osp.dirname(osp.dirname(
+        osp.abspath(__file__))), rel_path))

@@ -32,19 +32,17 @@ Losses are compared at ``rel=1e-5`` (float32 on CPU, room for summation
 order), captions exactly, metric values at ``1e-9``.
 """
 import math
-import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import default_collate
-from mmengine.registry import init_default_scope
 from mmpretrain.registry import DATASETS, METRICS, MODELS
 
 import mdc_plugin  # noqa: F401
+from fixtures_data import load_repo_config
 from mdc_plugin.engine.hooks.linear_probe_hook import probe_accuracy
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MDC_CFG = 'configs/mdc/vit-tiny_shapes.py'
 CAP_CFG = 'configs/baselines/cap_vit-tiny_shapes.py'
 VQ_CFG = 'configs/mc_diffusion/vq-vit-tiny_shapes.py'
@@ -61,28 +59,18 @@ def approx(value, rel=REL):
     return pytest.approx(value, rel=rel, abs=1e-8)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """One intra-op thread: the most reproducible summation order, and on
-    a loaded 2-core machine ~10x faster than two spinning OpenMP threads
-    (the values are the same with 1 and 2 threads)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# one thread: values are the same with 1 and 2, and it is faster here
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 # ------------------------------------------------------------- helpers
-def load_cfg(rel_path: str) -> Config:
-    init_default_scope('mmpretrain')
-    return Config.fromfile(osp.join(REPO, rel_path))
 
 
 def seeded_checkpoint(rel_path: str, path: str, seed: int = 0) -> str:
     """A freshly initialised model of a shipped config saved as a
     checkpoint (stands in for the stage-1 / contrastive weights)."""
     torch.manual_seed(seed)
-    model = MODELS.build(load_cfg(rel_path).model)
+    model = MODELS.build(load_repo_config(rel_path).model)
     model.init_weights()
     torch.save({'state_dict': model.state_dict()}, path)
     return path
@@ -231,13 +219,13 @@ PREFIX_SCORES = [-0.007388535887002945, 0.012304238975048065,
 
 # ---------------------------------------------------------- caption heads
 def test_mdc_head_pinned(tiny_shapes_root):
-    cfg = load_cfg(MDC_CFG)
+    cfg = load_repo_config(MDC_CFG)
     assert cfg.model.head.type == 'MaskedDiffusionCaptionHead'
     check(head_outputs(cfg, tiny_shapes_root), MDC_EXPECTED)
 
 
 def test_cap_head_pinned(tiny_shapes_root):
-    cfg = load_cfg(CAP_CFG)
+    cfg = load_repo_config(CAP_CFG)
     assert cfg.model.head.type == 'AutoregressiveCaptionHead'
     check(head_outputs(cfg, tiny_shapes_root), CAP_EXPECTED)
 
@@ -249,7 +237,7 @@ def vq_ckpt(tmp_path_factory) -> str:
 
 
 def mcs_cfg(vq_ckpt: str) -> Config:
-    cfg = load_cfg(MCS_CFG)
+    cfg = load_repo_config(MCS_CFG)
     assert cfg.model.head.type == 'D3PMCaptionHead'
     cfg.merge_from_dict({'model.backbone.init_cfg.checkpoint': vq_ckpt,
                          'model.neck.init_cfg.checkpoint': vq_ckpt})
@@ -276,7 +264,7 @@ def clip_ckpt(tmp_path_factory) -> str:
 
 
 def test_prefix_diffusion_head_pinned(tiny_shapes_root, clip_ckpt):
-    cfg = load_cfg(PREFIX_CFG)
+    cfg = load_repo_config(PREFIX_CFG)
     assert cfg.model.head.type == 'PrefixDiffusionHead'
     cfg.merge_from_dict({'model.encoder.checkpoint': clip_ckpt,
                          'model.scorer.checkpoint': clip_ckpt})

@@ -5,22 +5,19 @@ where a non-trivial number is needed its logits are limited to the four
 shape words (the choice among them still depends on image and text).
 """
 import json
-import os.path as osp
 
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.evaluator import Evaluator
-from mmengine.registry import init_default_scope
 from mmpretrain.registry import DATASETS, METRICS, MODELS
 
-from fixtures_data import load_tool, write_tiny_shapes_config
+from fixtures_data import (load_repo_config, load_tool,
+                           write_tiny_shapes_config)
 from mdc_plugin.datasets.shapes import SHAPES
 from mdc_plugin.evaluation.metrics import ShapeWordAccuracy
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MDC_CFG = 'configs/mdc/vit-tiny_shapes.py'
 CAP_CFG = 'configs/baselines/cap_vit-tiny_shapes.py'
 
@@ -38,17 +35,8 @@ OLD_TOOL = {
 }
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def load_cfg(rel_path: str) -> Config:
-    init_default_scope('mmpretrain')
-    return Config.fromfile(osp.join(REPO, rel_path))
+# one thread: values are the same with 1 and 2, and it is faster here
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def shape_ids(head) -> list:
@@ -65,7 +53,7 @@ def only_shape_words(head) -> None:
 
 def seeded_model(rel_path: str, seed: int):
     torch.manual_seed(seed)
-    model = MODELS.build(load_cfg(rel_path).model)
+    model = MODELS.build(load_repo_config(rel_path).model)
     model.init_weights()
     return model.eval()
 
@@ -74,7 +62,7 @@ def shapes_batch(rel_path: str, root: str, split: str = 'train') -> dict:
     """Every image of a tiny shapes split, raw (as a dataloader gives)."""
     dataset = DATASETS.build(dict(
         type='SyntheticShapesCaption', data_root=root, split=split,
-        pipeline=load_cfg(rel_path).test_pipeline, test_mode=True,
+        pipeline=load_repo_config(rel_path).test_pipeline, test_mode=True,
         num_images=dict(train=24, val=8, test=8), img_size=64, seed=0))
     return pseudo_collate([dataset[i] for i in range(len(dataset))])
 
