@@ -7,11 +7,13 @@
 #   OUT       work folder for the four runs and their logs
 #   MDC_CKPT  a checkpoint of configs/mdc/resnet18-w32_fashion.py
 #             (tools/analysis/reproduce_fashion.sh writes OUT/mdc_seed0/iter_1200.pth)
-#   ITERS     training iterations (default 200, the budget in docs/downstream.md)
+#   ITERS     training iterations (default 200)
+#   SEEDS     env var, fine-tuning seeds (default "0 1"): runs are NAME_seedK
 # Needs the environment of tools/misc/install_downstream.sh: PY (default
 # .venv-downstream/bin/python). Finished runs (OUT/NAME.done) are skipped.
 set -u
 OUT=${1:?output folder}; CKPT=${2:?MDC checkpoint}; ITERS=${3:-200}; WHICH=${4:-all}
+SEEDS=${SEEDS:-0 1}
 PY=${PY:-.venv-downstream/bin/python}
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
@@ -33,8 +35,16 @@ run() {  # NAME CONFIG OPTIONS...
 }
 DET_LR="param_scheduler.1.end=$ITERS param_scheduler.1.T_max=$((ITERS - 100))"
 SEG_LR="param_scheduler.1.end=$ITERS"
-case $WHICH in
-  det|all) run det_mdc $DET $DET_LR; run det_random $DET $DET_LR model.backbone.init_cfg=None ;;&
-  seg|all) run seg_mdc $SEG $SEG_LR; run seg_random $SEG $SEG_LR model.backbone.init_cfg=None ;;
-esac
-grep -h "Iter(val)" "$OUT"/*.log
+for seed in $SEEDS; do
+  S="randomness.seed=$seed"
+  case $WHICH in
+    det|all) run det_mdc_seed$seed $DET $DET_LR $S
+             run det_random_seed$seed $DET $DET_LR $S model.backbone.init_cfg=None ;;&
+    seg|all) run seg_mdc_seed$seed $SEG $SEG_LR $S
+             run seg_random_seed$seed $SEG $SEG_LR $S model.backbone.init_cfg=None ;;
+  esac
+done
+for log in "$OUT"/*.log; do
+  grep -q "Iter(val)" "$log" && echo "$(basename "$log" .log): $(grep -h "Iter(val)" "$log" | tail -1 | \
+    grep -oE '(coco/bbox_mAP|coco/segm_mAP|mIoU|mAcc|aAcc): [0-9.]+' | tr '\n' ' ')"
+done
