@@ -359,8 +359,9 @@ def _mcs_model_cfg():
     (dict(head=dict(guidance=dict(scale=-1.0))), 'must be >= 0'),
     (dict(head=dict(guidance=dict(mode='drop'))), 'not one of'),
     (dict(head=dict(sampler=dict(steps=101))), r'steps=101'),
-    (dict(head=dict(sampler=dict(scale=3.0))),
-     r"unknown sampler keys \['scale'\]"),
+    (dict(head=dict(sampler=dict(scale=-2.0))), 'scale=-2.0 must be >= 0'),
+    (dict(head=dict(sampler=dict(scales=3.0))),
+     r"unknown sampler keys \['scales'\]; allowed: \['scale', 'steps'"),
     (dict(head=dict(image_dims=192)), 'condition_dims'),
 ])
 def test_bad_configs_fail_at_build(change, match):

@@ -8,7 +8,6 @@ optional stochastic alternatives. The model returned by ``init_captioner``
 also works with MMPretrain's ``inference_model`` and
 ``ImageCaptionInferencer``.
 """
-import inspect
 import os
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -105,30 +104,21 @@ def _as_input(image: ImageInput) -> dict:
     return dict(img_path=path)
 
 
-def sampling_options(head: nn.Module) -> List[str]:
-    """Decoding options of ``head.sample`` (e.g. ``['steps',
-    'temperature', ...]``); empty for models that cannot sample."""
-    sample = getattr(head, 'sample', None)
-    if sample is None:
-        return []
-    return [p for p in inspect.signature(sample).parameters
-            if p not in ('image_tokens', 'return_trace')]
+def sampling_options(model: nn.Module) -> List[str]:
+    """Decode options of a captioner's ``predict`` (its ``decode_keys``,
+    e.g. ``['remasking', 'schedule', 'steps', 'temperature']``); a head
+    gives its own. Empty for models that cannot caption bare images."""
+    return list(getattr(model, 'decode_keys', ()))
 
 
-def _caption_head(model: nn.Module) -> nn.Module:
-    head = getattr(model, 'head', None)
-    if head is None or not hasattr(head, 'predict') or not hasattr(
-            model, 'extract_feat'):
+def _check_captioner(model: nn.Module) -> None:
+    if not hasattr(model, 'decode_keys'):
         if type(model).__name__ == 'ContrastiveImageText':
             why = 'it only retrieves reference captions'
         else:
-            why = ('bare-image captioning is supported for ImageCaptioner '
-                   'and MCDiffusionCaptioner models, not this one yet (use '
-                   'tools/test.py, or tools/analysis/prefix_eval.py for '
-                   'Prefix-diffusion)')
+            why = 'it has no decode entry (predict with decode_keys)'
         raise TypeError(
             f'{type(model).__name__} cannot caption bare images: {why}')
-    return head
 
 
 @torch.no_grad()
@@ -143,15 +133,17 @@ def caption_images(model: nn.Module,
 
     Each image goes through the config's test pipeline (image files are
     read by it, so a missing or corrupt file raises naming the file).
-    The caption is the head's default decoding (greedy for MDC and Cap,
+    The caption is the model's default decoding (greedy for MDC and Cap,
     sampled for MC-Diffusion, whose configs decode at temperature 1);
-    alternatives are drawn by sampling at ``temperature``.
+    alternatives are further draws, at ``temperature`` where the model
+    has one (Prefix-diffusion draws fresh noise instead). Both go through
+    ``model.predict``, the decode entry.
 
     Args:
         model: captioner with ``_config`` (``init_captioner``).
         images: image paths or (H, W, 3) uint8 BGR arrays.
         num_alternatives: stochastic samples per image, besides the caption.
-        steps: denoising steps (heads with a ``steps`` option, i.e. MDC).
+        steps: denoising steps (models with a ``steps`` decode option).
         temperature: sampling temperature of the alternatives (> 0).
         seed: seed of the caption and the alternatives (None: not
             reseeded); the global RNG state is restored afterwards.
@@ -161,25 +153,29 @@ def caption_images(model: nn.Module,
         One ``dict(image, caption, alternatives)`` per image, in order;
         ``image`` is the path (or the index of an array).
     """
-    head = _caption_head(model)
-    options = sampling_options(head)
-    overrides = dict(getattr(model, 'predict_cfg', {}) or {})
+    _check_captioner(model)
+    options = sampling_options(model)
+    name = type(model).__name__
+    overrides: Dict[str, Any] = {}
     if steps is not None:
         if 'steps' not in options:
-            raise ValueError(f'{type(head).__name__} has no denoising steps '
-                             f'to set (its decoding options: {options})')
+            raise ValueError(f'{name} has no denoising steps to set (its '
+                             f'decoding options: {options})')
         if int(steps) < 1:
             raise ValueError(f'steps must be >= 1, got {steps}')
         overrides['steps'] = int(steps)
     if num_alternatives < 0:
         raise ValueError(
             f'num_alternatives must be >= 0, got {num_alternatives}')
-    if num_alternatives and 'temperature' not in options:
-        raise ValueError(f'{type(head).__name__} has no stochastic sampling '
-                         '(no temperature option); use num_alternatives=0')
-    if num_alternatives and not temperature > 0:
-        raise ValueError(f'temperature must be > 0 to sample alternatives, '
-                         f'got {temperature}')
+    sampled = dict(overrides)
+    if num_alternatives and 'temperature' in options:
+        if not temperature > 0:
+            raise ValueError('temperature must be > 0 to sample '
+                             f'alternatives, got {temperature}')
+        sampled['temperature'] = temperature
+    elif num_alternatives and 'eta' not in options:
+        raise ValueError(f'{name} has no stochastic sampling (no '
+                         'temperature option); use num_alternatives=0')
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
     if not hasattr(model, '_config'):
@@ -191,8 +187,7 @@ def caption_images(model: nn.Module,
         chunk = list(images[start:start + batch_size])
         data = pseudo_collate(
             [pipeline(_as_input(image)) for image in chunk])
-        data = model.data_preprocessor(data, False)
-        tokens = model.extract_feat(data['inputs'])
+        inputs = model.data_preprocessor(data, False)['inputs']
         alternatives: List[List[str]] = [[] for _ in chunk]
         # Seeded before the caption too: heads whose default decoding
         # samples (MC-Diffusion, temperature 1) repeat under a seed.
@@ -200,18 +195,19 @@ def caption_images(model: nn.Module,
                                    enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed + start)
-            captions = head.predict(tokens, **overrides)
-            for _ in range(num_alternatives):
-                sampled = head.predict(
-                    tokens, **dict(overrides, temperature=temperature))
-                for alts, caption in zip(alternatives, sampled):
-                    alts.append(caption)
+            captions = [s.pred_caption
+                        for s in model.predict(inputs, **overrides)]
+            if num_alternatives:
+                drawn = model.predict(inputs, num_samples=num_alternatives,
+                                      **sampled)
+                alternatives = [s.pred_captions if num_alternatives > 1
+                                else [s.pred_caption] for s in drawn]
         for i, (image, caption) in enumerate(zip(chunk, captions)):
-            name = start + i if isinstance(image, np.ndarray) else \
+            label = start + i if isinstance(image, np.ndarray) else \
                 os.fspath(image)
             results.append(
-                dict(image=name, caption=caption,
-                     alternatives=alternatives[i]))
+                dict(image=label, caption=caption,
+                     alternatives=list(alternatives[i])))
     return results
 
 

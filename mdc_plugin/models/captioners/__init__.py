@@ -2,8 +2,8 @@
 from .contrastive import ContrastiveImageText
 from .image_captioner import ImageCaptioner
 from .mc_diffusion_captioner import MCDiffusionCaptioner
-from .prefix_diffusion_captioner import (PrefixDiffusionCaptioner,
-                                         count_parameters)
+from .prefix_diffusion_captioner import PrefixDiffusionCaptioner
+from .utils import count_parameters
 
 __all__ = ['ImageCaptioner', 'ContrastiveImageText', 'MCDiffusionCaptioner',
            'PrefixDiffusionCaptioner', 'count_parameters']

@@ -1,5 +1,5 @@
 """Image -> backbone -> (neck) -> caption head, as an MMEngine BaseModel."""
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 from mmengine.model import BaseModel
@@ -7,6 +7,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
+from .decoding import check_decode_options, fill_predictions, fold_predict_cfg
 from .utils import build_data_preprocessor, image_tokens_from_backbone
 
 
@@ -19,12 +20,14 @@ class ImageCaptioner(BaseModel):
             ``VisionTransformer`` with ``out_type='raw'``) are used as they
             are, feature maps (B, C, H, W) (ResNet, ConvNeXt, Swin, ViT
             ``out_type='featmap'``) are flattened to (B, H*W, C).
-        head: a caption head with ``loss(tokens, data_samples)`` and
-            ``predict(tokens)``.
+        head: a caption head with ``loss(tokens, data_samples)``,
+            ``predict(tokens, **options)`` and ``decode_keys``.
         neck: optional module mapping image tokens (B, N, C) -> (B, N', C').
         data_preprocessor: defaults to MMPretrain's ``ClsDataPreprocessor``.
-        predict_cfg: keyword overrides passed to ``head.predict`` at
-            validation/test time (e.g. ``dict(steps=4)``).
+        predict_cfg: decoding settings (e.g. ``dict(steps=4)``), merged
+            into the head's ``sampler`` at build time: the same keys, the
+            same place (``model.predict_cfg.KEY=V`` on the command line is
+            ``model.head.sampler.KEY=V``). Unknown keys are refused.
         backbone_stage: which entry of a multi-stage backbone output the
             head reads (an index into the backbone's ``out_indices``).
         featmap_pos_embed: ``'sincos'`` (default) adds fixed 2-D position
@@ -32,6 +35,8 @@ class ImageCaptioner(BaseModel):
 
     ``predict`` fills ``DataSample.pred_caption`` as MMPretrain's BLIP
     captioner does, so its ``COCOCaption`` metric and visualizer work too.
+    It is the one decode entry: ``predict(inputs, data_samples,
+    num_samples=N, **options)`` with ``options`` from :attr:`decode_keys`.
     """
 
     def __init__(self, backbone: dict, head: dict,
@@ -47,7 +52,7 @@ class ImageCaptioner(BaseModel):
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck) if neck is not None else None
         self.head = MODELS.build(head)
-        self.predict_cfg = dict(predict_cfg or {})
+        fold_predict_cfg(self.head, predict_cfg, type(self).__name__)
         self.backbone_stage = backbone_stage
         self.featmap_pos_embed = featmap_pos_embed
 
@@ -97,15 +102,30 @@ class ImageCaptioner(BaseModel):
             return self.extract_feat(inputs)
         raise RuntimeError(f'Invalid mode "{mode}".')
 
+    @property
+    def decode_keys(self) -> Tuple[str, ...]:
+        """The decoding options :meth:`predict` accepts (the head's)."""
+        return self.head.decode_keys
+
+    @property
+    def decode_cfg(self) -> dict:
+        """The decoding defaults in force (the head's sampler config)."""
+        return dict(self.head.sampler_cfg)
+
     @torch.no_grad()
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[DataSample]] = None,
-                **kwargs) -> List[DataSample]:
-        """Caption a batch; returns one DataSample per image."""
-        captions = self.head.predict(self.extract_feat(inputs),
-                                     **{**self.predict_cfg, **kwargs})
-        if data_samples is None:
-            data_samples = [DataSample() for _ in captions]
-        for sample, caption in zip(data_samples, captions):
-            sample.pred_caption = caption
-        return data_samples
+                num_samples: int = 1, **options) -> List[DataSample]:
+        """Caption a batch of images (B, 3, H, W) -> B DataSamples.
+
+        ``options`` override :attr:`decode_cfg` for this call (unknown keys
+        are refused). ``num_samples`` draws run one after another on the
+        same image tokens; the first is ``pred_caption``, all of them
+        ``pred_captions`` when N > 1.
+        """
+        options = check_decode_options(options, self.decode_keys,
+                                       type(self).__name__, num_samples)
+        feats = self.extract_feat(inputs)
+        draws = [self.head.predict(feats, **options)
+                 for _ in range(num_samples)]
+        return fill_predictions(data_samples, draws)

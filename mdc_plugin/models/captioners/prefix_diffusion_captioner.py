@@ -1,6 +1,6 @@
 """Prefix-diffusion captioner: frozen encoder -> MLP prefix -> embedding
 diffusion -> n candidates reranked by image-text similarity."""
-from typing import Dict, Hashable, List, Optional, Sequence, Union
+from typing import Dict, Hashable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.logging import print_log
@@ -13,14 +13,8 @@ from ..image_encoders import FrozenImageEncoder
 from ..scorers import ImageTextScorer
 from ..scorers.rerank import (build_scorer, candidate_scores,
                               check_scorer_tokenizer, raw_images, rerank)
-from .utils import build_data_preprocessor
-
-
-def count_parameters(module: torch.nn.Module) -> dict:
-    """``dict(trainable=..., total=...)`` parameter counts of ``module``."""
-    params = list(module.parameters())
-    return dict(trainable=sum(p.numel() for p in params if p.requires_grad),
-                total=sum(p.numel() for p in params))
+from .decoding import check_decode_options, fill_predictions, fold_predict_cfg
+from .utils import build_data_preprocessor, count_parameters
 
 
 @MODELS.register_module()
@@ -43,16 +37,19 @@ class PrefixDiffusionCaptioner(BaseModel):
             ``DataSample.pred_captions`` and their scores in
             ``pred_candidate_scores`` (CaptionMetric's Self-BLEU / Div-n).
         data_preprocessor: defaults to ``ClsDataPreprocessor``.
-        predict_cfg: overrides for ``head.sample`` (``steps``, ``eta``,
-            ``clamp``).
+        predict_cfg: decoding settings merged into the head's ``sampler``
+            at build time (``steps``, ``eta``, ``clamp``) and
+            ``num_candidates``. Unknown keys are refused.
         cache_embeddings: during training, remember each image's frozen
             embedding by ``image_id`` and skip the encoder the next time
             (as ClipCap precomputes CLIP features). Only valid when the
             train pipeline is deterministic (no random crops / colour
             jitter); off by default.
 
-    ``predict`` fills ``DataSample.pred_caption`` (and ``pred_score``, the
-    best candidate's cosine, when reranked).
+    ``predict(inputs, data_samples, num_samples=N, **options)`` is the
+    decode entry (options from :attr:`decode_keys`); it fills
+    ``DataSample.pred_caption`` (and ``pred_score``, the best candidate's
+    cosine, when reranked).
     """
 
     def __init__(self, encoder: dict, mapper: dict, head: dict,
@@ -66,12 +63,9 @@ class PrefixDiffusionCaptioner(BaseModel):
         super().__init__(data_preprocessor=build_data_preprocessor(
                              data_preprocessor),
                          init_cfg=init_cfg)
-        if not isinstance(num_candidates, int) or num_candidates < 1:
-            raise ValueError(f'num_candidates={num_candidates!r} must be an '
-                             'int >= 1')
-        if num_candidates > 1 and scorer is None:
-            raise ValueError(f'num_candidates={num_candidates} needs a '
-                             'scorer to rerank the candidates')
+        predict_cfg = dict(predict_cfg or {})
+        num_candidates = predict_cfg.pop('num_candidates', num_candidates)
+        self._check_candidates(num_candidates, scorer)
         self.encoder = MODELS.build(encoder)
         if not isinstance(self.encoder, FrozenImageEncoder):
             raise TypeError('encoder must build a FrozenImageEncoder, got '
@@ -95,7 +89,7 @@ class PrefixDiffusionCaptioner(BaseModel):
             check_scorer_tokenizer(self.scorer, self.head.tokenizer)
         self.num_candidates = num_candidates
         self.keep_candidates = keep_candidates
-        self.predict_cfg = dict(predict_cfg or {})
+        fold_predict_cfg(self.head, predict_cfg, type(self).__name__)
         self.cache_embeddings = cache_embeddings
         self._embedding_cache: Dict[Hashable, Tensor] = {}
         counts = count_parameters(self)
@@ -104,6 +98,24 @@ class PrefixDiffusionCaptioner(BaseModel):
             f'{counts["total"]:,} parameters (encoder frozen: '
             f'{count_parameters(self.encoder)["total"]:,})',
             logger='current')
+
+    @staticmethod
+    def _check_candidates(n, scorer) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f'num_candidates={n!r} must be an int >= 1')
+        if n > 1 and scorer is None:
+            raise ValueError(f'num_candidates={n} needs a scorer to rerank '
+                             'the candidates')
+
+    @property
+    def decode_keys(self) -> Tuple[str, ...]:
+        """The decoding options :meth:`predict` accepts."""
+        return tuple(sorted(self.head.decode_keys + ('num_candidates', )))
+
+    @property
+    def decode_cfg(self) -> dict:
+        """The decoding defaults in force."""
+        return dict(self.head.sampler_cfg, num_candidates=self.num_candidates)
 
     def prefix(self, inputs: Tensor) -> Tensor:
         """Images (B, 3, H, W) -> prefix embeddings (B, k, D)."""
@@ -144,34 +156,38 @@ class PrefixDiffusionCaptioner(BaseModel):
     @torch.no_grad()
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[DataSample]] = None,
-                num_candidates: Optional[int] = None,
-                **sampler_overrides) -> List[DataSample]:
-        """Sample n candidates per image, keep the best by the scorer."""
-        n = self.num_candidates if num_candidates is None else num_candidates
-        if n < 1 or (n > 1 and self.scorer is None):
-            raise ValueError(f'num_candidates={n} must be >= 1 (> 1 needs a '
-                             'scorer)')
-        prefix = self.prefix(inputs).repeat_interleave(n, dim=0)
-        captions = self.head.predict(
-            prefix, **{**self.predict_cfg, **sampler_overrides})
-        batch = len(inputs)
+                num_samples: int = 1, **options) -> List[DataSample]:
+        """Caption images (B, 3, H, W): each of the ``num_samples`` captions
+        per image is the best of ``num_candidates`` draws by the scorer.
+
+        All B * N * n draws run as one batch (image-major). ``pred_caption``
+        is the first sample, ``pred_captions`` all N when N > 1, else (with
+        ``keep_candidates``) the n candidates, best first.
+        """
+        options = check_decode_options(options, self.decode_keys,
+                                       type(self).__name__, num_samples)
+        n = options.pop('num_candidates', self.num_candidates)
+        self._check_candidates(n, self.scorer)
+        batch, draws_per_image = len(inputs), n * num_samples
+        prefix = self.prefix(inputs).repeat_interleave(draws_per_image, 0)
+        captions = self.head.predict(prefix, **options)
+        ranked_scores = None
         if n > 1 or (self.keep_candidates and self.scorer is not None):
+            images = raw_images(self.data_preprocessor, inputs)
             scores = candidate_scores(
-                self.scorer, raw_images(self.data_preprocessor, inputs),
+                self.scorer, images.repeat_interleave(num_samples, 0),
                 captions, n)
             best, ranked, ranked_scores = rerank(scores, captions)
         else:
-            best = captions
-            ranked = [[c] for c in captions]
-            ranked_scores = None
-        if data_samples is None:
-            data_samples = [DataSample() for _ in range(batch)]
+            best, ranked = captions, [[c] for c in captions]
+        draws = [best[k::num_samples] for k in range(num_samples)]
+        data_samples = fill_predictions(data_samples, draws)
         for i, sample in enumerate(data_samples):
-            sample.pred_caption = best[i]
+            first = i * num_samples
             if ranked_scores is not None:
-                sample.pred_score = ranked_scores[i][0]
-            if self.keep_candidates:
-                sample.pred_captions = ranked[i]
+                sample.pred_score = ranked_scores[first][0]
+            if self.keep_candidates and num_samples == 1:
+                sample.pred_captions = ranked[first]
                 if ranked_scores is not None:
-                    sample.pred_candidate_scores = ranked_scores[i]
+                    sample.pred_candidate_scores = ranked_scores[first]
         return data_samples

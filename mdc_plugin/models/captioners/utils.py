@@ -93,3 +93,10 @@ def image_tokens_from_backbone(outputs: Union[Tensor, Sequence[Tensor]],
             tokens = tokens + sincos_pos_embed_2d(
                 height, width, dims, tokens.device, tokens.dtype)
     return tokens
+
+
+def count_parameters(module: nn.Module) -> dict:
+    """``dict(trainable=..., total=...)`` parameter counts of ``module``."""
+    params = list(module.parameters())
+    return dict(trainable=sum(p.numel() for p in params if p.requires_grad),
+                total=sum(p.numel() for p in params))

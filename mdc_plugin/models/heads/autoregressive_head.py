@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from ..diffusion import softmax_draw
+from ..diffusion import merge_sampler_cfg, softmax_draw
 from ..tokenizers import CaptionTokenizer
 from .base_caption_head import CrossAttentionCaptionHead
 
@@ -21,20 +21,23 @@ class AutoregressiveCaptionHead(CrossAttentionCaptionHead):
         parallel_prob: CapPa's mix: the fraction of samples whose decoder
             input is all mask tokens with bidirectional attention, so every
             token is predicted from the image alone. 0 gives plain Cap.
-        max_new_tokens / temperature: decoding defaults (greedy at 0).
+        temperature: decoding default (0 = greedy); shorthand for
+            ``sampler=dict(temperature=...)``.
+        sampler: defaults for :meth:`sample`: ``temperature``.
         **kwargs: decoder shape, see :class:`CrossAttentionCaptionHead`.
     """
 
     def __init__(self, tokenizer: Union[dict, CaptionTokenizer],
                  max_length: int, image_dims: int,
                  parallel_prob: float = 0.0, temperature: float = 0.0,
-                 **kwargs) -> None:
+                 sampler: Optional[dict] = None, **kwargs) -> None:
         super().__init__(tokenizer, max_length, memory_dims=image_dims,
                          **kwargs)
         if not 0 <= parallel_prob <= 1:
             raise ValueError(f'parallel_prob={parallel_prob} not in [0, 1]')
         self.parallel_prob = parallel_prob
-        self.temperature = temperature
+        self.sampler_cfg = dict(temperature=temperature)
+        self.update_sampler_cfg(sampler, type(self).__name__)
 
     def loss(self, image_tokens: Tensor, data_samples: Sequence) -> dict:
         """image_tokens (B, N, C) -> ``dict(loss=...)``; pads are ignored,
@@ -72,7 +75,9 @@ class AutoregressiveCaptionHead(CrossAttentionCaptionHead):
 
         image_tokens (B, N, C) -> (B, L) ids starting with bos.
         """
-        temperature = self.temperature if temperature is None else temperature
+        temperature = merge_sampler_cfg(
+            self.sampler_cfg, dict(temperature=temperature),
+            type(self).__name__)['temperature']
         tok = self.tokenizer
         batch, device = image_tokens.shape[0], image_tokens.device
         ids = torch.full((batch, self.max_length), tok.pad_id, device=device)

@@ -1,7 +1,7 @@
 """What every caption head shares: the tokenizer and the caption ids in and
 strings out; and the cross-attention decoder of the MDC, Cap and D3PM
 heads."""
-from typing import List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from ..diffusion import merge_sampler_cfg
 from ..layers import CaptionTransformer
 from ..tokenizers import CaptionTokenizer, build_caption_tokenizer
 
@@ -22,6 +23,11 @@ class BaseCaptionHead(BaseModule):
         max_length: caption length L in tokens, bos and eos included; must
             equal the ``max_length`` of the pipeline's ``TokenizeCaption``.
     """
+
+    #: Decoding defaults of ``predict`` / ``sample`` (the head's ``sampler``
+    #: config merged over its built-in defaults). Its keys are the head's
+    #: decode keys: the only options ``predict`` accepts.
+    sampler_cfg: Dict[str, Any] = {}
 
     def __init__(self, tokenizer: Union[dict, CaptionTokenizer],
                  max_length: int, init_cfg: Optional[dict] = None) -> None:
@@ -70,6 +76,23 @@ class BaseCaptionHead(BaseModule):
         tok = self.tokenizer
         mask[[tok.pad_id, tok.mask_id, tok.bos_id]] = True
         return mask
+
+    def update_sampler_cfg(self, overrides: Optional[Dict[str, Any]],
+                           owner: str) -> None:
+        """Merge ``overrides`` into :attr:`sampler_cfg` (unknown keys and
+        values the sampler cannot use are refused, naming ``owner``)."""
+        cfg = merge_sampler_cfg(self.sampler_cfg, overrides, owner,
+                                hint=' (the decode keys of the head)')
+        self.check_sampler_cfg(cfg)
+        self.sampler_cfg = cfg
+
+    def check_sampler_cfg(self, cfg: Dict[str, Any]) -> None:
+        """Raise ValueError on sampler values this head cannot use."""
+
+    @property
+    def decode_keys(self) -> Tuple[str, ...]:
+        """Options ``predict(feats, **options)`` accepts, sorted."""
+        return tuple(sorted(self.sampler_cfg))
 
     def decode(self, ids: Tensor) -> List[str]:
         """(B, L) ids -> captions, stopping at the first eos."""

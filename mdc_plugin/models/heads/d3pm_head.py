@@ -47,8 +47,9 @@ class D3PMCaptionHead(CrossAttentionCaptionHead):
         vb_weight: weight of the variational-bound term.
         guidance: ``MaskedConditionGuidance`` config (None: no condition
             masking and no guidance).
-        sampler: defaults for :meth:`sample`: ``steps`` (None = T, fewer
-            skips steps), ``temperature`` of the intermediate draws.
+        sampler: defaults for :meth:`sample`: ``steps`` (T, fewer skips
+            steps), ``temperature`` of the intermediate draws, ``scale``
+            of the guidance (None: the guidance's own ``scale``).
         **kwargs: decoder shape, see :class:`CrossAttentionCaptionHead`
             (its ``memory_dims`` is ``condition_dims``).
     """
@@ -91,11 +92,9 @@ class D3PMCaptionHead(CrossAttentionCaptionHead):
             raise TypeError('guidance must build a MaskedConditionGuidance, '
                             f'got {type(guidance).__name__}')
         self.guidance = guidance
-        self.sampler_cfg = merge_sampler_cfg(
-            dict(steps=num_timesteps, temperature=1.0), sampler,
-            type(self).__name__,
-            hint=' (the guidance scale is set in head.guidance)')
-        timestep_pairs(num_timesteps, self.sampler_cfg['steps'])  # check
+        self.sampler_cfg = dict(steps=num_timesteps, temperature=1.0,
+                                scale=None)
+        self.update_sampler_cfg(sampler, type(self).__name__)
         self.condition_embed = nn.Embedding(num_codes + 1, condition_dims)
         self.condition_pos = nn.Parameter(
             torch.zeros(1, condition_length, condition_dims))
@@ -197,15 +196,10 @@ class D3PMCaptionHead(CrossAttentionCaptionHead):
             (B, L) token ids.
         """
         cfg = merge_sampler_cfg(
-            self.sampler_cfg, dict(steps=steps, temperature=temperature),
-            type(self).__name__)
+            self.sampler_cfg, dict(steps=steps, temperature=temperature,
+                                   scale=scale), type(self).__name__)
         codes = self.condition_codes(feats)
-        if scale is not None:
-            scale = MaskedConditionGuidance.check_scale(scale)
-            if self.guidance is None and scale != 1:
-                raise ValueError('guidance scale given but the head has no '
-                                 'guidance (its condition was never masked '
-                                 'in training)')
+        scale = self._check_scale(cfg['scale'])
         batch, device = codes.shape[0], codes.device
         ids = torch.full((batch, self.max_length), self.tokenizer.mask_id,
                          device=device)
@@ -231,6 +225,22 @@ class D3PMCaptionHead(CrossAttentionCaptionHead):
                 new = gumbel_draw(log_post, cfg['temperature'], generator)
             ids = torch.cat([ids[:, :1], new[:, 1:]], dim=1)
         return ids
+
+    def check_sampler_cfg(self, cfg: dict) -> None:
+        """Steps within T; a usable guidance scale."""
+        timestep_pairs(self.num_timesteps, cfg['steps'])
+        self._check_scale(cfg['scale'])
+
+    def _check_scale(self, scale: Optional[float]) -> Optional[float]:
+        """A guidance scale as a float (None: the guidance's default)."""
+        if scale is None:
+            return None
+        scale = MaskedConditionGuidance.check_scale(scale)
+        if self.guidance is None and scale != 1:
+            raise ValueError(f'guidance scale={scale} given but the head has '
+                             'no guidance (its condition was never masked '
+                             'in training)')
+        return scale
 
     def predict(self, feats: Union[VQNeckOutput, Tensor],
                 **sampler_overrides) -> list:

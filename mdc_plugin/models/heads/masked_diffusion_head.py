@@ -62,16 +62,19 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         self.t_range = (float(t_min), float(t_max))
         self.stratified_t = stratified_t
         self.loss_weighting = loss_weighting
-        self.sampler_cfg = merge_sampler_cfg(
-            dict(steps=8, temperature=0.0, schedule='uniform',
-                 remasking='low_confidence'), sampler, type(self).__name__)
-        if self.sampler_cfg['remasking'] not in ('low_confidence', 'random'):
+        self.sampler_cfg = dict(steps=8, temperature=0.0, schedule='uniform',
+                                remasking='low_confidence')
+        self.update_sampler_cfg(sampler, type(self).__name__)
+
+    def check_sampler_cfg(self, cfg: dict) -> None:
+        """Known remasking; steps and schedule that commit every token."""
+        if cfg['remasking'] not in ('low_confidence', 'random'):
             raise ValueError(
                 'MaskedDiffusionCaptionHead: sampler.remasking must be '
                 "'low_confidence' or 'random', got "
-                f"{self.sampler_cfg['remasking']!r}")
-        commit_counts(self.max_length - 1, self.sampler_cfg['steps'],
-                      self.sampler_cfg['schedule'])  # checks both
+                f"{cfg['remasking']!r}")
+        commit_counts(self.max_length - 1, cfg['steps'],
+                      cfg['schedule'])  # checks both
 
     # ----------------------------------------------------------------- train
     def sample_t(self, batch: int, device) -> Tensor:

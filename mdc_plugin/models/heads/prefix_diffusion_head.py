@@ -74,8 +74,8 @@ class PrefixDiffusionHead(BaseCaptionHead):
             CaptionBlock(embed_dims, num_heads, mlp_ratio, memory_dims=None)
             for _ in range(num_layers))
         self.norm = nn.LayerNorm(embed_dims)
-        self.sampler_cfg = merge_sampler_cfg(
-            dict(steps=20, eta=1.0, clamp=True), sampler, type(self).__name__)
+        self.sampler_cfg = dict(steps=20, eta=1.0, clamp=True)
+        self.update_sampler_cfg(sampler, type(self).__name__)
 
     # ------------------------------------------------------------ network
     def denoise(self, x_t: Tensor, t: Tensor, prefix: Tensor) -> Tensor:
