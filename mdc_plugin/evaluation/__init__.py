@@ -5,6 +5,9 @@
   scorers live in :mod:`mdc_plugin.models.scorers` (models never import
   evaluation).
 * :mod:`.functional`: the scores as plain functions.
+* :func:`.caption_eval.caption_and_score`: caption a dataloader through
+  ``model.predict`` and score it (the sweeps' and benchmarks' loop).
 """
 from . import metrics  # noqa: F401
 from .metrics import CaptionMetric  # noqa: F401
+from .caption_eval import caption_and_score  # noqa: F401

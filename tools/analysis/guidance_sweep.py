@@ -24,14 +24,13 @@ import os.path as osp
 import sys
 from typing import Dict, List
 
-import torch
 from mmengine.config import Config, DictAction
-from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 from mmengine.utils import ProgressBar
 
 import mdc_plugin  # noqa: F401
+from mdc_plugin.evaluation import caption_and_score
 from mdc_plugin.utils.atomic_io import atomic_dump_json, atomic_write
 
 KEYS = ('BLEU-4', 'CIDEr', 'ROUGE-L', 'CLIPScore', 'RefCLIPScore')
@@ -91,25 +90,14 @@ def build(config: str, checkpoint: str, args: argparse.Namespace):
 def evaluate(model, loader, scorer, scale: float, steps, seed: int,
              bar: ProgressBar) -> Dict[str, float]:
     """Caption the loader at one guidance scale and score it."""
-    from mdc_plugin.evaluation.metrics.caption_metric import CaptionMetric
-    metric = CaptionMetric(
+    decode = dict(scale=scale) if steps is None else dict(scale=scale,
+                                                           steps=steps)
+    metric = dict(
+        type='CaptionMetric',
         scores=['BLEU', 'ROUGE-L', 'CIDEr', 'CLIPScore', 'RefCLIPScore'],
         clip_scorer=scorer)
-    evaluator = Evaluator([metric])
-    torch.manual_seed(seed)
-    overrides = dict(scale=scale)
-    if steps is not None:
-        overrides['steps'] = steps
-    num = 0
-    for batch in loader:
-        data = model.data_preprocessor(batch, False)
-        with torch.no_grad():
-            outputs = model.predict(data['inputs'], data['data_samples'],
-                                    **overrides)
-        evaluator.process(outputs, batch)
-        num += len(outputs)
-        bar.update(len(outputs))
-    metrics = evaluator.evaluate(num)
+    metrics = caption_and_score(model, loader, metric, decode=decode,
+                                seed=seed, on_batch=bar.update)['metrics']
     return {k.split('/', 1)[-1]: float(v) for k, v in metrics.items()}
 
 

@@ -18,16 +18,14 @@ import argparse
 import json
 import os
 import os.path as osp
-import time
 
-import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 from mmpretrain.registry import MODELS
 
 import mdc_plugin  # noqa: F401
-from mdc_plugin.evaluation.metrics import CaptionMetric
+from mdc_plugin.evaluation import caption_and_score
 from mdc_plugin.models.captioners import count_parameters
 from mdc_plugin.utils.atomic_io import atomic_dump_json
 
@@ -86,71 +84,31 @@ def load(config: str, ckpt: str):
     return cfg, model.eval()
 
 
-def captioner_fn(model, temperature: float, num_samples: int):
-    """ImageCaptioner (MDC / Cap): best = head.predict with its config
-    (greedy) or at ``temperature``; diversity set at --temperature."""
-
-    def run(data: dict, sample_temp: float) -> list:
-        feats = model.extract_feat(data['inputs'])
-        best = model.head.predict(feats, temperature=temperature)
-        samples = [model.head.predict(feats, temperature=sample_temp)
-                   for _ in range(num_samples)]
-        return best, [list(s) for s in zip(*samples)]
-
-    return run
-
-
-def prefix_fn(model, n: int, num_samples: int, **sampler):
-    """Prefix-diffusion: best of n reranked; diversity set = num_samples
-    single draws; ``sampler`` overrides the head's sampler config."""
-
-    def run(data: dict, _: float) -> list:
-        best = [s.pred_caption for s in model.predict(
-            data['inputs'], num_candidates=n, **sampler)]
-        draws = model.head.predict(
-            model.prefix(data['inputs']).repeat_interleave(num_samples, 0),
-            **sampler)
-        samples = [draws[i:i + num_samples]
-                   for i in range(0, len(draws), num_samples)]
-        return best, samples
-
-    return run
-
-
-@torch.no_grad()
-def evaluate(name: str, cfg: Config, model, run, args) -> dict:
-    metric = CaptionMetric(
-        scores=['BLEU', 'ROUGE-L', 'CIDEr', 'CLIPScore'], diversity=True,
-        clip_scorer=dict(type='PluginModelScorer', config=CLIP_CFG,
-                         checkpoint=CLIP_CKPT))
+def evaluate(name: str, cfg: Config, model, decode: dict, sample: dict,
+             args) -> dict:
+    """Score one setting: captions decoded with ``decode``, the diversity
+    set of ``--num-samples`` draws per image with ``sample``."""
+    metric = dict(type='CaptionMetric',
+                  scores=['BLEU', 'ROUGE-L', 'CIDEr', 'CLIPScore'],
+                  diversity=True,
+                  clip_scorer=dict(type='PluginModelScorer', config=CLIP_CFG,
+                                   checkpoint=CLIP_CKPT))
     loader = Runner.build_dataloader(
         dict(cfg.test_dataloader, num_workers=0, persistent_workers=False))
-    torch.manual_seed(0)
-    start, count = time.time(), 0
-    for i, batch in enumerate(loader):
-        if args.limit is not None and i >= args.limit:
-            break
-        data = model.data_preprocessor(batch, False)
-        best, samples = run(data, args.temperature)
-        for sample, caption, group in zip(data['data_samples'], best,
-                                          samples):
-            sample.pred_caption = caption
-            sample.pred_captions = group
-        metric.process(batch, data['data_samples'])
-        count += len(best)
-    seconds = time.time() - start
+    out = caption_and_score(model, loader, metric, decode=decode,
+                            num_samples=args.num_samples,
+                            sample_decode=sample, seed=0,
+                            max_batches=args.limit, num_examples=5)
     examples = [dict(image_id=r['image_id'], pred=r['pred'],
                      samples=r['samples'], refs=r['refs'])
-                for r in metric.results[:5]]
-    metrics = metric.evaluate(count)
+                for r in out['examples']]
     params = count_parameters(model)
-    if hasattr(model, 'encoder'):
-        trainable = params['trainable']
-    else:
-        trainable = params['total']  # MDC / Cap train everything
-    result = dict(setting=name, images=count, seconds=round(seconds, 1),
+    # MDC / Cap train everything; Prefix-diffusion only mapper and head
+    trainable = params['trainable' if hasattr(model, 'encoder') else 'total']
+    result = dict(setting=name, images=out['images'],
+                  seconds=round(out['seconds'], 1),
                   trainable_params=trainable, total_params=params['total'],
-                  metrics=metrics, examples=examples)
+                  metrics=out['metrics'], examples=examples)
     print(json.dumps({k: v for k, v in result.items() if k != 'examples'}),
           flush=True)
     return result
@@ -164,43 +122,42 @@ def main() -> None:
         return
     init_default_scope('mmpretrain')
     os.makedirs(args.out_dir, exist_ok=True)
+    # (name, config, checkpoint, decode of the caption, decode of the
+    # diversity draws): MDC and Cap greedy or sampled with the diversity
+    # set at --temperature; Prefix-diffusion best of n reranked, the
+    # diversity set single noise draws.
+    temp = dict(temperature=args.temperature)
+    pd = (args.prefix_config, args.prefix_ckpt)
     if args.sweep:
-        pd_cfg, pd = load(args.prefix_config, args.prefix_ckpt)
         variants = dict(steps5=dict(steps=5), steps20=dict(steps=20),
                         steps100=dict(steps=100),
                         steps20_eta0=dict(steps=20, eta=0.0),
                         steps20_noclamp=dict(steps=20, clamp=False))
-        settings = [(f'prefix_n1_{k}', pd_cfg, pd,
-                     prefix_fn(pd, 1, args.num_samples, **v))
-                    for k, v in variants.items()]
+        settings = [(f'prefix_n1_{k}', *pd, dict(v, num_candidates=1),
+                     dict(v, num_candidates=1)) for k, v in variants.items()]
         args.out_dir = osp.join(args.out_dir, 'sweep')
         os.makedirs(args.out_dir, exist_ok=True)
-        run_settings(settings, args)
-        return
-    settings = []
-    mdc_cfg, mdc = load('configs/mdc/vit-tiny_shapes.py', args.mdc_ckpt)
-    settings += [('mdc_greedy', mdc_cfg, mdc,
-                  captioner_fn(mdc, 0.0, args.num_samples)),
-                 ('mdc_sampled', mdc_cfg, mdc,
-                  captioner_fn(mdc, args.temperature, args.num_samples))]
-    cap_cfg, cap = load('configs/baselines/cap_vit-tiny_shapes.py',
-                        args.cap_ckpt)
-    settings += [('cap_greedy', cap_cfg, cap,
-                  captioner_fn(cap, 0.0, args.num_samples)),
-                 ('cap_sampled', cap_cfg, cap,
-                  captioner_fn(cap, args.temperature, args.num_samples))]
-    pd_cfg, pd = load(args.prefix_config, args.prefix_ckpt)
-    settings += [(f'prefix_n{n}', pd_cfg, pd,
-                  prefix_fn(pd, n, args.num_samples)) for n in (1, 5, 10)]
+    else:
+        mdc = ('configs/mdc/vit-tiny_shapes.py', args.mdc_ckpt)
+        cap = ('configs/baselines/cap_vit-tiny_shapes.py', args.cap_ckpt)
+        settings = [('mdc_greedy', *mdc, dict(temperature=0.0), temp),
+                    ('mdc_sampled', *mdc, temp, temp),
+                    ('cap_greedy', *cap, dict(temperature=0.0), temp),
+                    ('cap_sampled', *cap, temp, temp)]
+        settings += [(f'prefix_n{n}', *pd, dict(num_candidates=n),
+                      dict(num_candidates=1)) for n in (1, 5, 10)]
     run_settings(settings, args)
 
 
 def run_settings(settings: list, args: argparse.Namespace) -> None:
     """Evaluate every setting; write one JSON each and summary.json."""
-    summary = {}
-    for name, cfg, model, run in settings:
+    summary, models = {}, {}
+    for name, config, ckpt, decode, sample in settings:
+        if (config, ckpt) not in models:
+            models[config, ckpt] = load(config, ckpt)
+        cfg, model = models[config, ckpt]
         path = osp.join(args.out_dir, f'{name}.json')
-        result = evaluate(name, cfg, model, run, args)
+        result = evaluate(name, cfg, model, decode, sample, args)
         atomic_dump_json(result, path, indent=1)
         summary[name] = result
     atomic_dump_json(dict(args=vars(args), results=summary),
