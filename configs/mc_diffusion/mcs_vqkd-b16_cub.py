@@ -49,7 +49,7 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint=vq_checkpoint,
                       prefix='encoder.')),
     neck=dict(
-        type='VQTokenizerNeck', source='frozen', tokenizer='vqkd',
+        type='VQTokenizerNeck', source='frozen', vq_model='vqkd',
         checkpoint=vq_checkpoint, in_dims=768, num_codes=vq_codes,
         code_dims=32, num_tokens=vq_tokens, num_prefix_tokens=1),
     head=dict(

@@ -26,7 +26,8 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 SOURCES = ('learned', 'frozen')
-FROZEN_TOKENIZERS = ('vqkd', )
+#: Frozen VQ image models a ``source='frozen'`` neck can read.
+FROZEN_VQ_MODELS = ('vqkd', )
 
 
 @dataclass
@@ -73,8 +74,9 @@ class VQTokenizerNeck(BaseModule):
         dead_threshold: a code whose EMA usage falls below this count is
             dead; dead codes are restarted from batch vectors when
             ``restart_dead``.
-        tokenizer: frozen tokenizer kind (``'vqkd'``).
-        checkpoint: local checkpoint of the frozen tokenizer (an MMPretrain
+        vq_model: which frozen VQ image model (``'vqkd'``); ``tokenizer``
+            is its former name, still accepted.
+        checkpoint: local checkpoint of the frozen VQ model (an MMPretrain
             VQKD / BEiT v2 target-generator file). Checked and loaded at
             build time when it exists, otherwise at ``init_weights``.
         checkpoint_prefix: prefix of the VQKD keys in the checkpoint (e.g.
@@ -86,10 +88,13 @@ class VQTokenizerNeck(BaseModule):
                  num_tokens: Optional[int] = None, frozen: bool = False,
                  ema_decay: float = 0.99, commitment_weight: float = 0.25,
                  dead_threshold: float = 0.03, restart_dead: bool = True,
-                 tokenizer: str = 'vqkd', checkpoint: Optional[str] = None,
+                 vq_model: str = 'vqkd', checkpoint: Optional[str] = None,
                  checkpoint_prefix: str = '',
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 tokenizer: Optional[str] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if tokenizer is not None:  # the option's name before issue 15
+            vq_model = tokenizer
         if source not in SOURCES:
             raise ValueError(f'VQTokenizerNeck: source={source!r} is not one '
                              f'of {SOURCES}')
@@ -120,10 +125,10 @@ class VQTokenizerNeck(BaseModule):
             self.register_buffer('codebook',
                                  torch.randn(num_codes, code_dims) * 0.1)
         else:
-            if tokenizer not in FROZEN_TOKENIZERS:
+            if vq_model not in FROZEN_VQ_MODELS:
                 raise ValueError(
-                    f'VQTokenizerNeck: frozen tokenizer={tokenizer!r} is not '
-                    f'supported; use one of {FROZEN_TOKENIZERS}')
+                    f'VQTokenizerNeck: frozen vq_model={vq_model!r} is not '
+                    f'supported; use one of {FROZEN_VQ_MODELS}')
             if checkpoint is None:
                 raise ValueError("VQTokenizerNeck(source='frozen') needs "
                                  'checkpoint=PATH of a local VQKD checkpoint')
@@ -178,7 +183,7 @@ class VQTokenizerNeck(BaseModule):
             if not _exists(self.checkpoint):
                 from mdc_plugin.utils.preflight import VQKD_HINT
                 raise FileNotFoundError(
-                    f'VQTokenizerNeck: frozen tokenizer checkpoint '
+                    f'VQTokenizerNeck: frozen VQ model checkpoint '
                     f'{self.checkpoint!r} (model.neck.checkpoint) is not a '
                     f'file. {VQKD_HINT}')
             self.load_frozen(self.checkpoint)
