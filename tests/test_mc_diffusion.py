@@ -389,3 +389,14 @@ def test_bad_inputs_name_the_problem():
     with pytest.raises(ValueError, match='no guidance'):
         tiny_head(guidance=None).sample(torch.zeros(2, 5, dtype=torch.long),
                                         scale=2.0)
+
+
+@pytest.mark.parametrize('option', ['vq_model', 'tokenizer'])
+def test_frozen_vq_model_option_and_its_former_name(option):
+    """``vq_model`` names the frozen VQ image model; ``tokenizer`` (its name
+    before issue 15) still reaches the same check."""
+    from mdc_plugin.models.necks import VQTokenizerNeck
+    with pytest.raises(ValueError, match=r"vq_model='vqgan' is not "
+                       r"supported; use one of \('vqkd',\)"):
+        VQTokenizerNeck(in_dims=8, num_codes=4, source='frozen',
+                        checkpoint='x.pth', **{option: 'vqgan'})
