@@ -1,10 +1,18 @@
-"""tools/benchmark.py at tiny size: every caption head's cases run."""
+"""tools/benchmark.py (the CLI over :mod:`mdc_plugin.benchmarking`) at
+tiny size: every caption head's cases run."""
 import importlib.util
+import json
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.registry import init_default_scope
+
+from mdc_plugin.benchmarking import CASES, D3PM_STEPS
+from mdc_plugin.benchmarking.cases import build_model, shared_backbone
+from mdc_plugin.benchmarking.common import (build_optim, latest_checkpoint,
+                                            train_batch)
+from mdc_plugin.benchmarking.train_memory import bench_memory
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -33,24 +41,30 @@ def test_all_heads_train_and_sample(bench, tmp_path):
     table = res['sample']['shapes/batch1']
     assert table['batch'] == 1 and table['caption_length'] == 32
     keys = set(table['cases'])
-    for steps in bench.D3PM_STEPS:
+    for steps in D3PM_STEPS:
         assert f'D3PM steps={steps}' in keys
         assert f'D3PM steps={steps} guided' in keys
     assert {'Prefix steps=20 n=1', 'Prefix steps=20 n=5 rerank',
             'AR greedy+kv', 'MDC steps=8'} <= keys
     assert not any('not yet benchmarked' in n for n in res['notes'])
+    saved = json.loads(out.read_text())
+    assert list(saved) == ['device', 'torch', 'load_average_start',
+                           'threads', 'batch_size', 'rounds',
+                           'steps_per_round', 'command', 'train', 'sample',
+                           'load_average_end', 'notes']
+    assert saved['command'].startswith('python tools/benchmark.py --sections')
 
 
-def test_shared_backbone_cases(bench):
+def test_shared_backbone_cases():
     """D3PM and Prefix read the same backbone output as MDC / AR, and
     their frozen encoders get no gradient from a training step."""
-    batch = bench.train_batch(2)
-    cases = {c.name: c for c in bench.CASES}
-    _, dims, tokens = bench.shared_backbone()
+    batch = train_batch(2)
+    cases = {c.name: c for c in CASES}
+    _, dims, tokens = shared_backbone()
     assert (dims, tokens) == (192, 65)
-    mdc = bench.build_model(cases['MDC'])
-    d3pm = bench.build_model(cases['D3PM'])
-    prefix = bench.build_model(cases['Prefix'])
+    mdc = build_model(cases['MDC'])
+    d3pm = build_model(cases['D3PM'])
+    prefix = build_model(cases['Prefix'])
     # same seed -> the same backbone weights in all three models
     for other in (d3pm.backbone, prefix.encoder.backbone):
         for a, b in zip(mdc.backbone.parameters(), other.parameters()):
@@ -66,7 +80,7 @@ def test_shared_backbone_cases(bench):
                   else model.encoder)
         before = [p.clone() for p in frozen.parameters()]
         head_before = [p.clone() for p in model.head.parameters()]
-        optim = bench.build_optim(model.train(), case.config)
+        optim = build_optim(model.train(), case.config)
         model.train_step(batch, optim)
         assert not any(p.requires_grad for p in frozen.parameters())
         assert all(torch.equal(a, b)
@@ -75,17 +89,57 @@ def test_shared_backbone_cases(bench):
                        zip(head_before, model.head.parameters()))
 
 
-def test_latest_checkpoint(bench, tmp_path):
+def test_latest_checkpoint(tmp_path):
     for name in ('epoch_3.pth', 'epoch_12.pth', 'epoch_x.pth', 'last.pth'):
         (tmp_path / name).write_bytes(b'')
-    assert bench.latest_checkpoint(str(tmp_path)) == str(
+    assert latest_checkpoint(str(tmp_path)) == str(
         tmp_path / 'epoch_12.pth')
-    assert bench.latest_checkpoint(str(tmp_path / 'epoch_3.pth')) == str(
+    assert latest_checkpoint(str(tmp_path / 'epoch_3.pth')) == str(
         tmp_path / 'epoch_3.pth')
-    assert bench.latest_checkpoint(str(tmp_path / 'missing')) is None
+    assert latest_checkpoint(str(tmp_path / 'missing')) is None
 
 
 def test_unknown_case_is_refused(bench, capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(['--cases', 'NoSuchHead'])
     assert 'NoSuchHead' in capsys.readouterr().err
+
+
+def test_memory_probe_runs_in_a_fresh_process():
+    """The memory section's probe (a subprocess on the CPU) after the
+    harness moved into the library."""
+    from rich.progress import Progress
+
+    from mdc_plugin.benchmarking import BenchmarkOptions
+    mdc = [c for c in CASES if c.name == 'MDC']
+    with Progress(disable=True) as progress:
+        res = bench_memory(mdc, BenchmarkOptions(batch_size=2), progress)
+    assert res['MDC']['peak_bytes'] > 0
+    if not torch.cuda.is_available():
+        assert 'fresh process' in res['MDC']['method']
+
+
+def test_quality_section_on_a_saved_checkpoint(tmp_path):
+    """bench_quality end to end (checkpoint loading, the shared
+    caption_and_score loop, the result's keys) on an untrained AR model."""
+    import copy
+    import dataclasses
+
+    from rich.progress import Progress
+
+    from mdc_plugin.benchmarking import BenchmarkOptions
+    from mdc_plugin.benchmarking.common import load_cfg
+    from mdc_plugin.benchmarking.quality import bench_quality
+    init_default_scope('mmpretrain')
+    ar = next(c for c in CASES if c.name == 'AR')
+    model = build_model(ar, cfg=copy.deepcopy(load_cfg(ar.config).model))
+    ckpt = tmp_path / 'epoch_1.pth'
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    case = dataclasses.replace(ar, checkpoint=str(tmp_path))
+    notes = []
+    with Progress(disable=True) as progress:
+        res = bench_quality([case], BenchmarkOptions(), progress, notes)
+    assert res['checkpoints'] == {'AR': str(ckpt)} and not notes
+    row = res['cases']['AR greedy+kv']
+    assert set(row) == {'images', 'captions_per_s', 'CIDEr', 'BLEU_4'}
+    assert row['images'] == 500 and row['captions_per_s'] > 0
