@@ -249,3 +249,52 @@ def test_reference_probes_leave_training_unchanged(tmp_path, fashion_root):
     assert 'starting weights' in with_refs
     assert 'starting weights' not in without
     assert losses(with_refs) == losses(without) and losses(without)
+
+
+def test_example_figure_redoes_one_model_and_keeps_the_others(tmp_path,
+                                                               fashion_root):
+    """fashion_examples.py: the shipped MDC config (random-order remasking)
+    captions the same scenes the same way twice (seeded), ``--previous``
+    keeps the captions of models not given again, and captions of other
+    scenes are refused."""
+    import json
+    import subprocess
+    import sys
+
+    import torch
+    from fixtures_fashion import write_tiny_fashion_config
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    config = write_tiny_fashion_config(
+        str(tmp_path / 'c.py'), 'configs/mdc/resnet18-w32_fashion.py',
+        fashion_root)
+    assert Config.fromfile(config).model.head.sampler.remasking == 'random'
+    torch.manual_seed(0)
+    ckpt = str(tmp_path / 'mdc.pth')
+    torch.save({'state_dict': MODELS.build(
+        Config.fromfile(config).model).state_dict(), 'meta': {}}, ckpt)
+
+    def figure(out, *args):
+        proc = subprocess.run(
+            [sys.executable, 'tools/analysis/fashion_examples.py', '--num',
+             '3', '--out', str(tmp_path / 'fig.png'), '--json', str(out),
+             *args], cwd=repo, capture_output=True, text=True, timeout=600)
+        return proc
+
+    first, second = tmp_path / 'a.json', tmp_path / 'b.json'
+    assert figure(first, '--model', 'A', config, ckpt).returncode == 0
+    old = json.loads(first.read_text())
+    old['captions']['Kept'] = ['x', 'y', 'z']  # a model not given again
+    first.write_text(json.dumps(old))
+    proc = figure(second, '--model', 'A', config, ckpt, '--previous',
+                  str(first))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    new = json.loads(second.read_text())
+    assert list(new['captions']) == ['A', 'Kept']
+    assert new['captions'] == old['captions']  # seeded: A is the same
+    old['references'][0] = ['another scene']
+    first.write_text(json.dumps(old))
+    proc = figure(second, '--model', 'A', config, ckpt, '--previous',
+                  str(first))
+    assert proc.returncode != 0 and 'other scenes' in proc.stderr

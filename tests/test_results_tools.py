@@ -1,5 +1,6 @@
 """docs/results_shapes.md is rendered from the committed raw outputs."""
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -69,12 +70,15 @@ def test_fashion_tables_render_from_committed_outputs(tmp_path):
     """docs/results.md's Fashion tables are what collect_fashion.py prints
     from the committed raw outputs in docs/results_data/fashion/."""
     data = osp.join(DATA, 'fashion')
-    plot = tmp_path / 'curve.png'
+    plot, steps_plot = tmp_path / 'curve.png', tmp_path / 'steps.png'
     out = subprocess.run(
         [sys.executable, 'tools/analysis/collect_fashion.py', data,
-         '--plot', str(plot)], cwd=REPO, capture_output=True, text=True,
-        check=True).stdout
-    assert plot.stat().st_size > 0
+         '--plot', str(plot), '--steps-plot', str(steps_plot)], cwd=REPO,
+        capture_output=True, text=True, check=True).stdout
+    assert plot.stat().st_size > 0 and steps_plot.stat().st_size > 0
+    # the sampling sweeps, both remasking orders
+    assert ', seed 0, random remasking |' in out
+    assert ', seed 0, low-confidence remasking |' in out
     with open(osp.join(data, 'supervised_seed0', 'final_scalars.json')) as f:
         supervised = json.load(f)['probe/accuracy']
     assert f'{supervised:.1f}' in out
@@ -83,3 +87,55 @@ def test_fashion_tables_render_from_committed_outputs(tmp_path):
     rows = [line for line in out.splitlines() if line.startswith('| ')
             and not line.startswith('| ---')]
     assert len(rows) >= 10 and all(row in doc for row in rows)
+
+
+def test_sampling_steps_sweeps_the_val_split(tmp_path):
+    """sampling_steps.py runs the real test loop once per step count on the
+    config's val dataloader and evaluator with ``--split val``, and records
+    the split and the overrides beside the rows."""
+    import torch
+    from mmpretrain.registry import MODELS
+
+    from fixtures_data import load_repo_config
+    cfg = load_repo_config('configs/mdc/vit-tiny_shapes.py')
+    torch.manual_seed(0)
+    ckpt = tmp_path / 'mdc.pth'
+    torch.save({'state_dict': MODELS.build(cfg.model).state_dict(),
+                'meta': {}}, ckpt)
+    out = tmp_path / 'steps.json'
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis/sampling_steps.py',
+         'configs/mdc/vit-tiny_shapes.py', str(ckpt), '--split', 'val',
+         '--steps', '2', '1', '--work-dir', str(tmp_path / 'wd'),
+         '--out', str(out), '--cfg-options',
+         'model.head.sampler.remasking=random',
+         # the test loader is not used with --split val: a broken one
+         # shows it
+         'test_dataloader.dataset.split=no-such-split'],
+        cwd=REPO, capture_output=True, text=True,
+        env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result['split'] == 'val'
+    assert result['cfg_options']['model.head.sampler.remasking'] == 'random'
+    assert [r['steps'] for r in result['rows']] == [2, 1]
+    assert all(r['images'] == 500 for r in result['rows'])  # val: 500
+    assert all(0 <= r['caption/CIDEr'] for r in result['rows'])
+
+
+def test_fashion_collection_in_place_keeps_every_file(tmp_path):
+    """collect_fashion.py with --out = its own input folder (re-collecting
+    the committed outputs) rewrites summary.json identically and leaves the
+    runs' files alone (it once truncated the wall-time files)."""
+    import shutil
+    data = tmp_path / 'fashion'
+    shutil.copytree(osp.join(DATA, 'fashion'), data)
+    before = {p: p.read_bytes() for p in data.rglob('*') if p.is_file()}
+    subprocess.run(
+        [sys.executable, 'tools/analysis/collect_fashion.py', str(data),
+         '--out', str(data)], cwd=REPO, capture_output=True, text=True,
+        check=True)
+    after = {p: p.read_bytes() for p in data.rglob('*') if p.is_file()}
+    assert after.keys() == before.keys()
+    changed = [str(p) for p in before if before[p] != after[p]]
+    assert changed == [], changed

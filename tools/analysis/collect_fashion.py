@@ -2,14 +2,17 @@
 
     python tools/analysis/collect_fashion.py work_dirs/fashion \
         --out docs/results_data/fashion \
-        --plot docs/images/fashion_learning_curve.png
+        --plot docs/images/fashion_learning_curve.png \
+        --steps-plot docs/images/fashion_mdc_sampling_steps.png
 
 Reads what tools/analysis/reproduce_fashion.sh wrote under the results
 folder: per training run ``NAME_seedS/`` its last validation scalars
 (``*/vis_data/scalars.json``: the hook's linear probe and caption scores)
 and wall time (``done``); ``random_seedS.json`` and ``pixels.json``
 (tools/linear_probe.py); ``curve_NAME_seedS_iterN.json`` (probes of the
-25% / 50% checkpoints) and ``attn_*.json`` (attention-pooling probes).
+25% / 50% checkpoints), ``attn_*.json`` (attention-pooling probes) and
+``steps_NAME_seedS_REMASKING.json`` (tools/analysis/sampling_steps.py:
+caption scores against MDC's denoising steps, per remasking order).
 Writes every raw number to ``OUT/summary.json`` and prints Markdown tables.
 Missing results show as '-', so a partial reproduction still renders.
 """
@@ -22,7 +25,7 @@ import re
 import statistics
 from typing import Dict, List, Optional
 
-from mdc_plugin.utils.atomic_io import atomic_dump_json
+from mdc_plugin.utils.atomic_io import atomic_dump_json, atomic_write_bytes
 
 ROWS = [
     ('supervised', 'supervised reference (trained on the probe label)'),
@@ -33,7 +36,14 @@ ROWS = [
     ('random', 'random init (no pretraining)'),
 ]
 CURVE = ('mdc', 'cap', 'clip')
+#: MDC rows: their caption cells are the val scores of the final checkpoint
+#: decoded with the config's own sampler (a ``steps_*`` sweep row), when the
+#: sweep is there; the training-time validation is kept beside them.
+MDC_CONFIGS = {'mdc': 'configs/mdc/resnet18-w32_fashion.py',
+               'mdc_mdlm-t': 'configs/mdc/resnet18-w32_fashion_mdlm-t.py'}
 CAPTION_KEYS = ('caption/BLEU-4', 'caption/ROUGE-L', 'caption/CIDEr')
+STEPS_FILE = re.compile(r'steps_(?P<name>.+)_seed(?P<seed>\d+)'
+                        r'_(?P<remasking>low-confidence|random)\.json$')
 
 
 def read_json(path: str) -> Optional[dict]:
@@ -143,7 +153,114 @@ def collect(root: str, budget: int = 1200) -> dict:
             points[budget] = final['values']
         out['curve'][name] = {str(k): mean_spread(v)
                               for k, v in sorted(points.items())}
+    out['sampling_steps'] = collect_steps(root)
+    for name, config in MDC_CONFIGS.items():
+        rescored = shipped_sampler_scores(out['sampling_steps'], name,
+                                          config, seeds)
+        if rescored:
+            row = out['rows'][name]
+            row['scores_training_time'] = row['scores']
+            row['scores'], row['scores_source'] = rescored
     return out
+
+
+def shipped_sampler_scores(sweeps: Dict[str, List[dict]], name: str,
+                           config: str, seeds: List[int]):
+    """(``{key: mean_spread}``, source) of ``name``'s sweep rows at the
+    config's sampler (steps, remasking), or None when no seed has one.
+    """
+    from mmengine.config import Config
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    sampler = Config.fromfile(osp.join(repo, config)).model.head.sampler
+    remasking = sampler.remasking.replace('_', '-')
+    values = {}
+    for seed in seeds:
+        rows = [r for r in sweeps.get(f'{name} seed{seed} {remasking}', [])
+                if r['steps'] == sampler.steps]
+        if not rows:
+            continue
+        for key in CAPTION_KEYS:
+            values.setdefault(key, []).append(rows[0][key])
+    if not values:
+        return None
+    source = (f"val, {sampler.steps} steps, {sampler.remasking} remasking "
+              '(the config\'s sampler; tools/analysis/sampling_steps.py)')
+    return {k: mean_spread(v) for k, v in values.items()}, source
+
+
+def collect_steps(root: str) -> Dict[str, List[dict]]:
+    """``'NAME seedS REMASKING'`` -> the sweep's rows (steps, scores), in
+    the order of :data:`ROWS`, then seed, then remasking."""
+    order = [name for name, _ in ROWS]
+    found = []
+    for path in glob.glob(osp.join(root, 'steps_*.json')):
+        match = STEPS_FILE.search(osp.basename(path))
+        if match and match['name'] in order:
+            found.append((order.index(match['name']), int(match['seed']),
+                          match['remasking'], match['name'], path))
+    return {f'{name} seed{seed} {remasking}':
+            sorted(read_json(path)['rows'], key=lambda r: -r['steps'])
+            for _, seed, remasking, name, path in sorted(found)}
+
+
+def steps_table(summary: dict) -> str:
+    """BLEU-4 / CIDEr (x100) of every sweep against the step count."""
+    sweeps = summary.get('sampling_steps') or {}
+    if not sweeps:
+        return ''
+    steps = sorted({r['steps'] for rows in sweeps.values() for r in rows},
+                   reverse=True)
+    lines = ['| sweep (BLEU-4 / CIDEr, x100) | '
+             + ' | '.join(f'{s} steps' for s in steps) + ' |',
+             '| --- |' + ' --- |' * len(steps)]
+    for key, rows in sweeps.items():
+        name, seed, remasking = key.split(' ')
+        by_steps = {r['steps']: r for r in rows}
+        cells = [f"{100 * by_steps[s]['caption/BLEU-4']:.1f} / "
+                 f"{100 * by_steps[s]['caption/CIDEr']:.1f}"
+                 if s in by_steps else '-' for s in steps]
+        label = (f"{dict(ROWS)[name]}, seed {seed[len('seed'):]}, "
+                 f'{remasking} remasking')
+        lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def plot_steps(summary: dict, path: str) -> None:
+    """Val CIDEr against the number of denoising steps: one colour per
+    masking range, solid = low-confidence and dashed = random remasking,
+    mean ± half-range over the seeds."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    groups: Dict[tuple, Dict[int, List[float]]] = {}
+    for key, rows in (summary.get('sampling_steps') or {}).items():
+        name, _, remasking = key.split(' ')
+        for r in rows:
+            groups.setdefault((name, remasking), {}).setdefault(
+                r['steps'], []).append(100 * r['caption/CIDEr'])
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    colours = dict(zip(MDC_CONFIGS, ('tab:blue', 'tab:green')))
+    for (name, remasking), points in groups.items():
+        xs = sorted(points)
+        stats = [mean_spread(points[x]) for x in xs]
+        ax.errorbar(xs, [st['mean'] for st in stats],
+                    yerr=[st['spread'] for st in stats], capsize=3,
+                    marker='o', color=colours.get(name),
+                    ls='--' if remasking == 'random' else '-',
+                    label=f"{dict(ROWS)[name].split(' t ~')[0]}, "
+                          f'{remasking} remasking')
+    ax.set_xscale('log', base=2)
+    ticks = sorted({x for points in groups.values() for x in points})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.set_xlabel('denoising steps (35 = one token per step)')
+    ax.set_ylabel('CIDEr (x100), 500 val scenes')
+    ax.set_title('MDC caption quality against sampling steps (Fashion; '
+                 'mean ± half-range over seeds)', fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    fig.savefig(path + '.tmp.png', dpi=120)
+    os.replace(path + '.tmp.png', path)
 
 
 def tables(summary: dict, budget: int = 1200) -> str:
@@ -219,6 +336,7 @@ def main() -> None:
     parser.add_argument('--out', help='folder for summary.json and the raw '
                         'probe JSON files')
     parser.add_argument('--plot', help='learning-curve PNG')
+    parser.add_argument('--steps-plot', help='CIDEr-against-steps PNG')
     parser.add_argument('--budget', type=int, default=1200,
                         help='iterations of the full budget')
     args = parser.parse_args()
@@ -227,7 +345,10 @@ def main() -> None:
         os.makedirs(args.out, exist_ok=True)
         atomic_dump_json(summary, osp.join(args.out, 'summary.json'),
                          indent=1)
+    if args.out and not osp.samefile(args.out, args.root):
         for path in glob.glob(osp.join(args.root, '*.json')):
+            if osp.basename(path) == 'summary.json':
+                continue  # an earlier collection's; the new one is written
             atomic_dump_json(read_json(path),
                              osp.join(args.out, osp.basename(path)), indent=1)
         # each run's final validation scalars and wall time, without the
@@ -243,12 +364,16 @@ def main() -> None:
                              indent=1)
             done = osp.join(run_dir, 'done')
             if osp.isfile(done):
-                with open(done) as src, open(
-                        osp.join(args.out, name, 'done'), 'w') as dst:
-                    dst.write(src.read())
+                with open(done, 'rb') as src:
+                    atomic_write_bytes(src.read(),
+                                       osp.join(args.out, name, 'done'))
     if args.plot:
         plot(summary, args.plot, args.budget)
+    if args.steps_plot and summary['sampling_steps']:
+        plot_steps(summary, args.steps_plot)
     print(tables(summary, args.budget))
+    print()
+    print(steps_table(summary))
 
 
 if __name__ == '__main__':

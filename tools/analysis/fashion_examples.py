@@ -3,16 +3,22 @@
     python tools/analysis/fashion_examples.py \
         --model MDC configs/mdc/resnet18-w32_fashion.py CKPT \
         --model Cap configs/baselines/cap_resnet18-w32_fashion.py CKPT \
-        --out docs/images/fashion_examples.png --json captions.json
+        --out docs/images/fashion_examples.png --json captions.json \
+        [--previous captions.json]
 
 Scenes come from the config's test split (official test items only); each
-panel shows the image, one reference caption and each model's greedy
-caption.
+panel shows the image, one reference caption and each model's caption
+(decoded with its config's sampler). ``--previous`` takes the captions of
+models not given again from an earlier ``--json`` of the same scenes (the
+references must match), so one model can be redone without the others'
+checkpoints.
 """
 import argparse
+import json
 import textwrap
 
 import numpy as np
+import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import DATASETS
@@ -28,6 +34,8 @@ def main() -> None:
     parser.add_argument('--num', type=int, default=6, help='scenes shown')
     parser.add_argument('--out', required=True, help='PNG to write')
     parser.add_argument('--json', help='also write the captions here')
+    parser.add_argument('--previous', help="an earlier --json: captions of "
+                        'models not given again are taken from it')
     args = parser.parse_args()
 
     cfg = Config.fromfile(args.model[0][1])
@@ -39,8 +47,18 @@ def main() -> None:
     # the models' pipelines take (H, W, 3) uint8 arrays
     images = [np.repeat(info['img'][:, :, None], 3, axis=2) for info in infos]
     captions = {}
+    if args.previous:
+        with open(args.previous) as f:
+            previous = json.load(f)
+        references = [list(i['gt_caption']) for i in infos]
+        if previous['references'] != references:
+            raise SystemExit(f'{args.previous} holds captions of other '
+                             'scenes (its references differ from the '
+                             'config\'s first --num test scenes)')
+        captions = previous['captions']
     for name, config, checkpoint in args.model:
         model = init_captioner(config, checkpoint, device='cpu')
+        torch.manual_seed(0)  # random-order samplers: the same figure
         captions[name] = [r['caption'] for r in caption_images(model, images)]
 
     import matplotlib

@@ -81,8 +81,29 @@ probes() {
         --checkpoint "$OUT/${name}_seed$seed/iter_$MAX_ITERS.pth"
     done
   done
+  # MDC caption quality against denoising steps and remasking order, on
+  # the val scenes of the table (35 = one token per step at max_length 36)
+  for seed in "${SEEDS[@]}"; do
+    for name in mdc mdc_mdlm-t; do
+      for remasking in low_confidence random; do
+        sweep "$OUT/steps_${name}_seed${seed}_${remasking/_/-}.json" "$name" "$seed" \
+          35 16 8 4 2 1 --cfg-options model.head.sampler.remasking=$remasking
+      done
+    done
+  done
   python tools/analysis/collect_fashion.py "$OUT" --out docs/results_data/fashion \
-    --plot docs/images/fashion_learning_curve.png
+    --plot docs/images/fashion_learning_curve.png \
+    --steps-plot docs/images/fashion_mdc_sampling_steps.png
+}
+
+sweep() {  # sweep OUTFILE NAME SEED STEPS... [--cfg-options ...]
+  local out=$1 name=$2 seed=$3; shift 3
+  local ckpt="$OUT/${name}_seed$seed/iter_$MAX_ITERS.pth"
+  [ -f "$out" ] && { echo "skip $out"; return; }
+  [ -f "$ckpt" ] || { echo "skip $out (no checkpoint $ckpt)"; return; }
+  python tools/analysis/sampling_steps.py "${CFG[$name]}" "$ckpt" --split val --steps "$@" \
+    --work-dir "$OUT/sampling_steps" --out "$out" > "${out%.json}.log" 2>&1
+  echo "sweep -> $out"
 }
 
 case "$LANE" in

@@ -1,10 +1,12 @@
 """Caption quality of an MDC checkpoint against the number of denoising steps.
 
     python tools/analysis/sampling_steps.py CONFIG CHECKPOINT \
-        [--steps 15 8 4 2 1] [--out steps.json] [--cfg-options k=v ...]
+        [--steps 15 8 4 2 1] [--split test] [--out steps.json]
+        [--cfg-options k=v ...]
 
 Runs the config's test loop once per step count (the real runner and
-evaluator) and records the metrics and captions per second. ``15`` on the
+evaluator; ``--split val`` runs it on the config's val dataloader and
+evaluator instead) and records the metrics and captions per second. ``15`` on the
 shapes config (max_length 16 = bos + 15 positions) is one token per step.
 """
 import argparse
@@ -25,6 +27,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('checkpoint')
     parser.add_argument('--steps', type=int, nargs='+',
                         default=[15, 8, 4, 2, 1])
+    parser.add_argument('--split', choices=['test', 'val'], default='test',
+                        help="the config's dataloader and evaluator to use")
     parser.add_argument('--work-dir', default='work_dirs/sampling_steps')
     parser.add_argument('--out', help='JSON file for the table')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -38,6 +42,9 @@ def main() -> None:
         cfg = Config.fromfile(args.config)
         merge_cfg_options(cfg, args.cfg_options, args.config)
         cfg.model.head.sampler.steps = steps
+        if args.split == 'val':
+            cfg.test_dataloader = cfg.val_dataloader
+            cfg.test_evaluator = cfg.val_evaluator
         cfg.load_from = args.checkpoint
         cfg.work_dir = args.work_dir
         cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
@@ -53,6 +60,8 @@ def main() -> None:
         print(json.dumps(rows[-1]))
     if args.out:
         atomic_dump_json(dict(config=args.config, checkpoint=args.checkpoint,
+                              split=args.split,
+                              cfg_options=args.cfg_options or {},
                               rows=rows), args.out, indent=2)
 
 
