@@ -26,8 +26,13 @@ model = dict(
         num_heads=4,
         t_range=(0.5, 1.0),
         loss_weighting='elbo',
+        # Random-order remasking: on this bed it lifts 8-step val CIDEr from
+        # 18.0 to 95.0 (mean of 2 seeds) over low-confidence remasking,
+        # which commits the surest words first and repeats them
+        # (docs/results.md, "MDC decoding"); the runs of the results table
+        # validated with low_confidence during training.
         sampler=dict(steps=8, temperature=0.0, schedule='uniform',
-                     remasking='low_confidence'),
+                     remasking='random'),
     ),
 )
 default_hooks = {{_base_.fashion_default_hooks}}
