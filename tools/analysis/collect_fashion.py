@@ -198,9 +198,19 @@ def collect_steps(root: str) -> Dict[str, List[dict]]:
         if match and match['name'] in order:
             found.append((order.index(match['name']), int(match['seed']),
                           match['remasking'], match['name'], path))
-    return {f'{name} seed{seed} {remasking}':
-            sorted(read_json(path)['rows'], key=lambda r: -r['steps'])
-            for _, seed, remasking, name, path in sorted(found)}
+    sweeps = {}
+    for _, seed, remasking, name, path in sorted(found):
+        sweep = read_json(path)
+        given = (sweep.get('cfg_options') or {}).get(
+            'model.head.sampler.remasking', '').replace('_', '-')
+        if sweep.get('split') != 'val' or given != remasking:
+            raise ValueError(
+                f'{path}: expected a sweep of the val split with '
+                f'model.head.sampler.remasking={remasking}, got split '
+                f"{sweep.get('split')!r} and remasking {given!r}")
+        sweeps[f'{name} seed{seed} {remasking}'] = sorted(
+            sweep['rows'], key=lambda r: -r['steps'])
+    return sweeps
 
 
 def steps_table(summary: dict) -> str:

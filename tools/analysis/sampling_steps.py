@@ -6,8 +6,9 @@
 
 Runs the config's test loop once per step count (the real runner and
 evaluator; ``--split val`` runs it on the config's val dataloader and
-evaluator instead) and records the metrics and captions per second. ``15`` on the
-shapes config (max_length 16 = bos + 15 positions) is one token per step.
+evaluator instead) and records the metrics and captions per second. ``15``
+on the shapes config (max_length 16 = bos + 15 positions) is one token per
+step.
 """
 import argparse
 import json

@@ -168,7 +168,7 @@ class PrefixDiffusionCaptioner(BaseModel):
                                        type(self).__name__, num_samples)
         n = options.pop('num_candidates', self.num_candidates)
         self._check_candidates(n, self.scorer)
-        batch, draws_per_image = len(inputs), n * num_samples
+        draws_per_image = n * num_samples
         prefix = self.prefix(inputs).repeat_interleave(draws_per_image, 0)
         captions = self.head.predict(prefix, **options)
         ranked_scores = None
