@@ -139,3 +139,17 @@ def test_fashion_collection_in_place_keeps_every_file(tmp_path):
     assert after.keys() == before.keys()
     changed = [str(p) for p in before if before[p] != after[p]]
     assert changed == [], changed
+
+
+def test_fashion_collection_refuses_a_mislabelled_sweep(tmp_path):
+    """A sweep file named for one remasking order but run with the other
+    is refused, naming the file (the table would mislabel it)."""
+    import shutil
+    src = osp.join(DATA, 'fashion', 'steps_mdc_seed0_random.json')
+    shutil.copy(src, tmp_path / 'steps_mdc_seed0_low-confidence.json')
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis/collect_fashion.py', str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert 'steps_mdc_seed0_low-confidence.json' in proc.stderr
+    assert "remasking 'random'" in proc.stderr
