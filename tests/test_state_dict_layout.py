@@ -60,10 +60,16 @@ def layout(model: torch.nn.Module) -> List[str]:
                   for k, v in model.state_dict().items())
 
 
+def save_clip_checkpoint(path: str) -> str:
+    """A fresh contrastive model's weights, for the prefix config's frozen
+    encoder and scorer."""
+    torch.save({'state_dict': _build(CLIP_CFG, '').state_dict()}, path)
+    return path
+
+
 def record(out: str, workdir: str) -> Dict[str, List[str]]:
     """Every config's layout, written to ``out``."""
-    clip = osp.join(workdir, 'clip.pth')
-    torch.save({'state_dict': _build(CLIP_CFG, '').state_dict()}, clip)
+    clip = save_clip_checkpoint(osp.join(workdir, 'clip.pth'))
     result = {c: layout(_build(c, clip)) for c in CONFIGS}
     with open(out, 'w') as f:
         json.dump(result, f, indent=0, sort_keys=True)
@@ -72,9 +78,8 @@ def record(out: str, workdir: str) -> Dict[str, List[str]]:
 
 @pytest.fixture(scope='module')
 def clip_checkpoint(tmp_path_factory) -> str:
-    path = str(tmp_path_factory.mktemp('clip') / 'clip.pth')
-    torch.save({'state_dict': _build(CLIP_CFG, '').state_dict()}, path)
-    return path
+    return save_clip_checkpoint(
+        str(tmp_path_factory.mktemp('clip') / 'clip.pth'))
 
 
 @pytest.mark.parametrize('config', CONFIGS)
