@@ -16,7 +16,8 @@ from test_pinned_outputs import (CAP_CFG, CLIP_CFG, MCS_CFG, MDC_CFG,
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 DECODE_KEYS = {
-    MDC_CFG: ('remasking', 'schedule', 'steps', 'temperature'),
+    MDC_CFG: ('block_length', 'remasking', 'schedule', 'steps',
+              'temperature'),
     CAP_CFG: ('temperature', ),
     MCS_CFG: ('scale', 'steps', 'temperature'),
     PREFIX_CFG: ('clamp', 'eta', 'num_candidates', 'steps'),

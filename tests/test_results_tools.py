@@ -5,6 +5,8 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
+
 from fixtures_data import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -153,3 +155,54 @@ def test_fashion_collection_refuses_a_mislabelled_sweep(tmp_path):
     assert proc.returncode != 0
     assert 'steps_mdc_seed0_low-confidence.json' in proc.stderr
     assert "remasking 'random'" in proc.stderr
+
+
+@pytest.mark.parametrize('config', ['configs/mdc/vit-tiny_shapes.py',
+                                    'configs/baselines/cap_vit-tiny_shapes.py'])
+def test_caption_diagnostics_reports_likelihood_and_decodings(tmp_path,
+                                                              config):
+    """caption_diagnostics.py on a real config and checkpoint: nats per
+    real token, and for MDC the ELBO and every decoding of the grid (blocks
+    with more blocks than steps skipped, left to right added), each with
+    its scores and empty-caption count."""
+    import torch
+    from mmpretrain.registry import MODELS
+
+    from fixtures_data import load_repo_config
+    cfg = load_repo_config(config)
+    torch.manual_seed(0)
+    ckpt = tmp_path / 'model.pth'
+    torch.save({'state_dict': MODELS.build(cfg.model).state_dict(),
+                'meta': {}}, ckpt)
+    out = tmp_path / 'diag.json'
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis/caption_diagnostics.py', config,
+         str(ckpt), '--steps', '2', '15', '--block-lengths', '0', '5',
+         '--elbo-draws', '2', '--max-batches', '1', '--out', str(out)],
+        cwd=REPO, capture_output=True, text=True,
+        env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    like = report['likelihood']
+    assert like['captions'] == 32 and like['real_tokens'] > 32
+    # untrained: about log(vocabulary) nats per token
+    assert 1.0 < like['nll_per_real_token'] < 10.0
+    options = [row['options'] for row in report['decodings']]
+    if 'mdc' in config:
+        assert like['nll_order'] == 'left_to_right'
+        assert like['elbo_per_real_token'] > like['elbo_per_position']
+        # 15 positions in blocks of 5 = 3 blocks: not in 2 steps
+        assert dict(steps=2, remasking='random', block_length=5) \
+            not in options
+        assert dict(steps=15, remasking='low_confidence',
+                    block_length=5) in options
+        assert dict(steps=15, remasking='low_confidence',
+                    block_length=1) in options  # left to right
+        assert len(options) == 7  # 2 + 4 of the grid, left to right
+    else:
+        assert like['nll_order'] == 'autoregressive'
+        assert options == [{}]
+    for row in report['decodings']:
+        assert row['images'] == 32
+        assert 0 <= row['empty_captions'] <= 32
+        assert 0 <= row['metrics']['caption/CIDEr']

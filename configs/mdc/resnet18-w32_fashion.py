@@ -32,7 +32,7 @@ model = dict(
         # (docs/results.md, "MDC decoding"); the runs of the results table
         # validated with low_confidence during training.
         sampler=dict(steps=8, temperature=0.0, schedule='uniform',
-                     remasking='random'),
+                     remasking='random', block_length=None),
     ),
 )
 default_hooks = {{_base_.fashion_default_hooks}}

@@ -106,8 +106,9 @@ def _as_input(image: ImageInput) -> dict:
 
 def sampling_options(model: nn.Module) -> List[str]:
     """Decode options of a captioner's ``predict`` (its ``decode_keys``,
-    e.g. ``['remasking', 'schedule', 'steps', 'temperature']``); a head
-    gives its own. Empty for models that cannot caption bare images."""
+    e.g. ``['block_length', 'remasking', 'schedule', 'steps',
+    'temperature']``); a head gives its own. Empty for models that cannot
+    caption bare images."""
     return list(getattr(model, 'decode_keys', ()))
 
 

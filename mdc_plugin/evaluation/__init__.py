@@ -7,7 +7,10 @@
 * :mod:`.functional`: the scores as plain functions.
 * :func:`.caption_eval.caption_and_score`: caption a dataloader through
   ``model.predict`` and score it (the sweeps' and benchmarks' loop).
+* :func:`.caption_likelihood.caption_likelihood`: nats per real token of
+  the reference captions (Cap exact; MDC chain rule and ELBO).
 """
 from . import metrics  # noqa: F401
 from .metrics import CaptionMetric  # noqa: F401
 from .caption_eval import caption_and_score  # noqa: F401
+from .caption_likelihood import caption_likelihood  # noqa: F401

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Reproduce the real-image (Fashion-MNIST) comparison of docs/results.md.
 #   bash tools/analysis/reproduce_fashion.sh [OUT=work_dirs/fashion] [LANE=all]
+# A job is NAME:SEED, or NAME@Mx:SEED for M times the budget (iterations,
+# cosine length and checkpoint interval scaled together; folder
+# NAME_Mx_seedS), e.g. LANE_JOBS='mdc@4x:0 cap@4x:0' for the budget curve.
 # LANE splits the training runs into two halves (a, b) that can run side by
 # side on two cores (OMP_NUM_THREADS=1 each); 'probes' runs the probes and
 # the collection once both halves are done; 'all' does everything in order;
@@ -24,23 +27,33 @@ declare -A CFG=(
   [mdc_mdlm-t]=configs/mdc/resnet18-w32_fashion_mdlm-t.py
   [cap]=configs/baselines/cap_resnet18-w32_fashion.py
   [clip]=configs/baselines/clip_resnet18-w32_fashion.py
+  [cappa]=configs/baselines/cappa_resnet18-w32_fashion.py
+  [mdc_words-loss]=configs/mdc/resnet18-w32_fashion_words-loss.py
+  [mdc_pad-0.1]=configs/mdc/resnet18-w32_fashion_pad-0.1.py
 )
 MAX_ITERS=$(python -c "from mmengine import Config; print(Config.fromfile('${CFG[mdc]}').train_cfg.max_iters)" 2>/dev/null)
 LANE_A="supervised:0 mdc:0 cap:0 mdc:1 cap:1"
 LANE_B="mdc_mdlm-t:0 clip:0 mdc_mdlm-t:1 clip:1 supervised:1"
 
-train() {  # train NAME SEED
-  local name=$1 seed=$2 dir="$OUT/$1_seed$2"
-  if [ -f "$dir/iter_$MAX_ITERS.pth" ] && [ -f "$dir/done" ]; then
-    echo "skip $name seed $seed (done)"; return
+train() {  # train NAME SEED [MULT]
+  local name=$1 seed=$2 mult=${3:-1} dir="$OUT/$1_seed$2"
+  local iters=$((MAX_ITERS * mult)) budget=()
+  if [ "$mult" != 1 ]; then
+    dir="$OUT/${name}_${mult}x_seed$seed"
+    budget=("train_cfg.max_iters=$iters" "train_cfg.val_interval=$iters"
+            "param_scheduler.1.end=$iters"
+            "default_hooks.checkpoint.interval=$((iters / 4))")
+  fi
+  if [ -f "$dir/iter_$iters.pth" ] && [ -f "$dir/done" ]; then
+    echo "skip $name x$mult seed $seed (done)"; return
   fi
   local resume=()
   [ -f "$dir/last_checkpoint" ] && resume=(--resume)
   local start=$(date +%s)
   python tools/train.py "${CFG[$name]}" --work-dir "$dir" "${resume[@]}" \
     --cfg-options randomness.seed="$seed" "custom_hooks.0.baselines=[]" \
-    > "$dir.log" 2>&1
-  echo "$name seed $seed: $(( $(date +%s) - start )) s" | tee "$dir/done"
+    "${budget[@]}" > "$dir.log" 2>&1
+  echo "$name x$mult seed $seed: $(( $(date +%s) - start )) s" | tee "$dir/done"
 }
 
 probe() {  # probe OUTFILE CONFIG [args...]
@@ -57,7 +70,12 @@ probe() {  # probe OUTFILE CONFIG [args...]
 }
 
 run_lane() {
-  for job in $1; do train "${job%%:*}" "${job##*:}"; done
+  local job name mult
+  for job in $1; do
+    name=${job%%:*} mult=1
+    if [[ $name == *@*x ]]; then mult=${name##*@}; mult=${mult%x}; name=${name%@*}; fi
+    train "$name" "${job##*:}" "$mult"
+  done
 }
 
 probes() {

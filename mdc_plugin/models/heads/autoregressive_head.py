@@ -69,6 +69,22 @@ class AutoregressiveCaptionHead(CrossAttentionCaptionHead):
         return dict(loss=loss, token_acc=acc)
 
     @torch.no_grad()
+    def token_nll(self, image_tokens: Tensor, caption_ids: Tensor) -> Tensor:
+        """Exact per-token negative log-likelihood under teacher forcing.
+
+        image_tokens (B, N, C), caption_ids (B, L) -> (B, L) nats, position
+        i holding -log p(x_i | x_<i, image) (0 at bos). Sum it over
+        :meth:`real_token_mask` for the caption's log-likelihood.
+        """
+        ids = caption_ids
+        hidden, _ = self.decoder(ids[:, :-1], memory=image_tokens,
+                                 causal=True)
+        logits = self.logits(hidden).float()
+        nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:],
+                              reduction='none')
+        return F.pad(nll, (1, 0))
+
+    @torch.no_grad()
     def sample(self, image_tokens: Tensor,
                temperature: Optional[float] = None) -> Tensor:
         """Greedy (or temperature) decoding with a key/value cache.

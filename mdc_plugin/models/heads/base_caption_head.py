@@ -70,6 +70,16 @@ class BaseCaptionHead(BaseModule):
         tok = self.tokenizer
         return caption_ids.masked_fill(caption_ids == tok.pad_id, tok.eos_id)
 
+    def real_token_mask(self, caption_ids: Tensor) -> Tensor:
+        """(B, L) caption ids -> (B, L) bool: the words and the first eos
+        (the tokens a caption's likelihood is counted over; bos and the
+        padding after the first eos are False)."""
+        eos = self.targets(caption_ids) == self.tokenizer.eos_id
+        before_or_at_first_eos = (eos.long().cumsum(1) - eos.long()) == 0
+        mask = before_or_at_first_eos.clone()
+        mask[:, 0] = False
+        return mask
+
     def forbidden_mask(self, device) -> Tensor:
         """(V,) bool: ids a sampler must never emit (pad, mask, bos)."""
         mask = torch.zeros(self.vocab_size, dtype=torch.bool, device=device)

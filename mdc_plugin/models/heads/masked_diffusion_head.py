@@ -10,8 +10,16 @@ Length: captions are padded with EOS (as LLaDA does) and the padding EOS
 tokens are masked and predicted like any other token, so the model learns
 where captions end without a separate length predictor; decoding stops at
 the first EOS. The leading BOS stays visible and is never predicted.
+``padding_weight`` scales the loss on the padding after the first EOS
+(0: words and the first EOS only, as Cap's loss).
+
+Decoding: ``remasking`` orders the commits (surest first or random);
+``block_length`` decodes LLaDA's semi-autoregressive blocks left to right,
+which keeps the surest-first order from committing the (always sure)
+padding EOS before the words (``block_length=1`` is strictly left to
+right).
 """
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +31,7 @@ from ..tokenizers import CaptionTokenizer
 from .base_caption_head import CrossAttentionCaptionHead
 
 LOSS_WEIGHTINGS = ('elbo', 'uniform')
+REMASKINGS = ('low_confidence', 'random')
 
 
 @MODELS.register_module()
@@ -39,9 +48,14 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         loss_weighting: ``'elbo'`` weights masked-token cross-entropy by 1/t
             and averages over all generated positions (the ELBO);
             ``'uniform'`` is the plain mean over masked tokens (BERT-like).
+        padding_weight: loss weight of the padding positions after the
+            first EOS (1: every position, the ELBO of the padded caption;
+            0: the words and the first EOS only). Padding stays in the
+            input, masked like any other position.
         sampler: defaults for :meth:`sample`: ``steps`` (int), ``temperature``
             (0 = greedy), ``schedule`` ('uniform' or 'cosine'), ``remasking``
-            ('low_confidence' or 'random').
+            ('low_confidence' or 'random'), ``block_length`` (None: one
+            block; k: semi-autoregressive blocks of k positions).
         **kwargs: decoder shape, see :class:`CrossAttentionCaptionHead`.
     """
 
@@ -49,6 +63,7 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
                  max_length: int, image_dims: int,
                  t_range: Tuple[float, float] = (1e-3, 1.0),
                  stratified_t: bool = True, loss_weighting: str = 'elbo',
+                 padding_weight: float = 1.0,
                  sampler: Optional[dict] = None, **kwargs) -> None:
         super().__init__(tokenizer, max_length, memory_dims=image_dims,
                          **kwargs)
@@ -59,22 +74,61 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         if loss_weighting not in LOSS_WEIGHTINGS:
             raise ValueError(f'loss_weighting={loss_weighting!r} is not one '
                              f'of {LOSS_WEIGHTINGS}')
+        if not 0 <= padding_weight <= 1:
+            raise ValueError(f'padding_weight={padding_weight} not in [0, 1]')
         self.t_range = (float(t_min), float(t_max))
         self.stratified_t = stratified_t
         self.loss_weighting = loss_weighting
+        self.padding_weight = float(padding_weight)
         self.sampler_cfg = dict(steps=8, temperature=0.0, schedule='uniform',
-                                remasking='low_confidence')
+                                remasking='low_confidence', block_length=None)
         self.update_sampler_cfg(sampler, type(self).__name__)
 
     def check_sampler_cfg(self, cfg: dict) -> None:
-        """Known remasking; steps and schedule that commit every token."""
-        if cfg['remasking'] not in ('low_confidence', 'random'):
+        """Known remasking; steps, schedule and blocks that commit every
+        token."""
+        if cfg['remasking'] not in REMASKINGS:
             raise ValueError(
                 'MaskedDiffusionCaptionHead: sampler.remasking must be '
                 "'low_confidence' or 'random', got "
                 f"{cfg['remasking']!r}")
-        commit_counts(self.max_length - 1, cfg['steps'],
-                      cfg['schedule'])  # checks both
+        self.block_schedule(cfg['steps'], cfg['schedule'],
+                            cfg['block_length'])  # checks all three
+
+    def block_schedule(self, steps: int, schedule: str,
+                       block_length: Optional[int]
+                       ) -> List[Tuple[int, int, List[int]]]:
+        """Split the L-1 caption positions into blocks decoded left to right.
+
+        ``steps`` is the total: each block gets an equal share (earlier
+        blocks one more where it does not divide), spent by ``schedule``.
+
+        Returns:
+            ``(start, end, counts)`` per block: positions ``start..end-1``
+            committed ``counts[s]`` at step s.
+
+        Raises:
+            ValueError: a block length < 1 or fewer steps than blocks.
+        """
+        positions = self.max_length - 1
+        size = positions if block_length is None else block_length
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f'sampler.block_length={block_length!r} must be '
+                             'None or an int >= 1')
+        starts = list(range(1, self.max_length, size))
+        if steps < len(starts):
+            raise ValueError(
+                f'sampler.steps={steps} is fewer than the {len(starts)} '
+                f'blocks of block_length={block_length} over {positions} '
+                'caption positions: every block needs a step (raise steps '
+                'or block_length)')
+        base, extra = divmod(steps, len(starts))
+        blocks = []
+        for i, start in enumerate(starts):
+            end = min(start + size, self.max_length)
+            counts = commit_counts(end - start, base + (i < extra), schedule)
+            blocks.append((start, end, counts))
+        return blocks
 
     # ----------------------------------------------------------------- train
     def sample_t(self, batch: int, device) -> Tensor:
@@ -99,14 +153,94 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         logits = self.logits(hidden[masked])
         ce = F.cross_entropy(logits.float(), targets[masked],
                              reduction='none')
-        if self.loss_weighting == 'elbo':
-            weights = (1.0 / t)[:, None].expand(batch, length)[masked]
-            loss = (ce * weights).sum() / (batch * (length - 1))
+        if self.padding_weight == 1.0:
+            if self.loss_weighting == 'elbo':
+                weights = (1.0 / t)[:, None].expand(batch, length)[masked]
+                loss = (ce * weights).sum() / (batch * (length - 1))
+            else:
+                loss = ce.sum() / masked.sum().clamp(min=1)
         else:
-            loss = ce.sum() / masked.sum().clamp(min=1)
+            position_weight = self.position_weights(targets)
+            weights = position_weight[masked]
+            if self.loss_weighting == 'elbo':
+                weights = weights * (1.0 / t)[:, None].expand(
+                    batch, length)[masked]
+                total = position_weight[:, 1:].sum()
+            else:
+                total = position_weight[masked].sum()
+            loss = (ce * weights).sum() / total.clamp(min=1e-6)
         with torch.no_grad():
             acc = (logits.argmax(-1) == targets[masked]).float().mean()
         return dict(loss=loss, mask_acc=acc, mask_ratio=masked.float().mean())
+
+    def position_weights(self, targets: Tensor) -> Tensor:
+        """(B, L) eos-padded targets -> (B, L) loss weights: 1 on the words
+        and the first eos, ``padding_weight`` after it, 0 on bos."""
+        eos = targets == self.tokenizer.eos_id
+        after_first_eos = (eos.long().cumsum(1) - eos.long()) > 0
+        weights = torch.ones_like(targets, dtype=torch.float)
+        weights[after_first_eos] = self.padding_weight
+        weights[:, 0] = 0
+        return weights
+
+    # ------------------------------------------------------------ likelihood
+    @torch.no_grad()
+    def token_nll(self, image_tokens: Tensor, caption_ids: Tensor) -> Tensor:
+        """Exact chain-rule NLL in left-to-right order.
+
+        Position i is predicted with the positions before it given and every
+        position from i on masked, which is the likelihood of decoding
+        strictly left to right (one token per step). image_tokens (B, N, C),
+        caption_ids (B, L) -> (B, L) nats (0 at bos); L-1 decoder passes.
+        """
+        targets = self.targets(caption_ids)
+        batch, length = targets.shape
+        memory_kv = self.decoder.memory_kv(image_tokens)
+        nll = torch.zeros(batch, length, device=targets.device)
+        positions = torch.arange(length, device=targets.device)
+        for i in range(1, length):
+            inputs = targets.masked_fill(positions[None] >= i,
+                                         self.tokenizer.mask_id)
+            hidden, _ = self.decoder(inputs, memory_kv=memory_kv)
+            logits = self.logits(hidden[:, i]).float()
+            nll[:, i] = F.cross_entropy(logits, targets[:, i],
+                                        reduction='none')
+        return nll
+
+    @torch.no_grad()
+    def elbo_nll(self, image_tokens: Tensor, caption_ids: Tensor,
+                 draws: int = 16, seed: int = 0) -> Tensor:
+        """Monte-Carlo negative ELBO of the eos-padded caption, in nats.
+
+        Averages ``sum over masked positions of CE / t`` over ``draws``
+        masks with t ~ U(0, 1] (stratified over the draws), an upper bound
+        on -log p of the whole padded caption whatever ``t_range`` the head
+        was trained on. One decoder pass per draw; the draws come from a
+        generator seeded with ``seed`` (the global RNG is untouched).
+
+        Returns:
+            (B,) nats per caption (all L-1 positions, padding included).
+        """
+        if draws < 1:
+            raise ValueError(f'draws={draws} must be >= 1')
+        targets = self.targets(caption_ids)
+        batch, length = targets.shape
+        device = targets.device
+        gen = torch.Generator(device=device).manual_seed(seed)
+        memory_kv = self.decoder.memory_kv(image_tokens)
+        offset = torch.rand(batch, generator=gen, device=device)
+        total = torch.zeros(batch, device=device)
+        for d in range(draws):
+            t = 1.0 - ((offset + d / draws) % 1.0)  # in (0, 1]
+            masked = torch.rand(batch, length, generator=gen,
+                                device=device) < t[:, None]
+            masked[:, 0] = False
+            inputs = targets.masked_fill(masked, self.tokenizer.mask_id)
+            hidden, _ = self.decoder(inputs, memory_kv=memory_kv)
+            ce = F.cross_entropy(self.logits(hidden).float().transpose(1, 2),
+                                 targets, reduction='none')
+            total += (ce * masked).sum(1) / t
+        return total / draws
 
     # ---------------------------------------------------------------- sample
     @torch.no_grad()
@@ -114,14 +248,16 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
                temperature: Optional[float] = None,
                schedule: Optional[str] = None,
                remasking: Optional[str] = None,
+               block_length: Optional[int] = None,
                return_trace: bool = False):
         """Decode captions from all-mask in ``steps`` denoising steps.
 
-        Each step predicts every masked position and commits the ``k_s``
-        most confident predictions (``remasking='low_confidence'``) or
-        ``k_s`` random ones; ``k_s`` follows ``schedule`` so that all L-1
-        positions are committed after the last step. ``steps = L - 1`` is
-        one token per step.
+        Each step predicts the masked positions of the current block and
+        commits the ``k_s`` most confident predictions
+        (``remasking='low_confidence'``) or ``k_s`` random ones; ``k_s``
+        follows ``schedule`` so that every position of the block is
+        committed after its last step. With ``block_length=None`` the block
+        is the whole caption; ``steps = L - 1`` is one token per step.
 
         Args:
             image_tokens: (B, N, C).
@@ -131,14 +267,13 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         """
         cfg = merge_sampler_cfg(
             self.sampler_cfg, dict(steps=steps, temperature=temperature,
-                                   schedule=schedule, remasking=remasking),
+                                   schedule=schedule, remasking=remasking,
+                                   block_length=block_length),
             type(self).__name__)
-        if cfg['remasking'] not in ('low_confidence', 'random'):
-            raise ValueError(f"unknown remasking {cfg['remasking']!r}")
+        self.check_sampler_cfg(cfg)
         tok = self.tokenizer
         batch, length = image_tokens.shape[0], self.max_length
         device = image_tokens.device
-        counts = commit_counts(length - 1, cfg['steps'], cfg['schedule'])
         ids = torch.full((batch, length), tok.mask_id, device=device)
         ids[:, 0] = tok.bos_id
         memory_kv = self.decoder.memory_kv(image_tokens)
@@ -146,22 +281,27 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         bias = torch.zeros(self.vocab_size, device=device).masked_fill(
             self.forbidden_mask(device), float('-inf'))
         trace = []
-        for count in counts:
-            hidden, _ = self.decoder(ids, memory_kv=memory_kv)
-            # Every row has the same number M of masked positions (each step
-            # commits `count` per row): project only those (B, M) to the
-            # vocabulary, which dominates the step for large vocabularies.
-            positions = (ids == tok.mask_id).nonzero()[:, 1].view(batch, -1)
-            hidden = hidden.gather(1, positions[..., None].expand(
-                -1, -1, hidden.shape[-1]))
-            logits = self.logits(hidden).float() + bias
-            pred, conf = self._propose(logits, cfg['temperature'])
-            if cfg['remasking'] == 'random':
-                conf = torch.rand_like(conf)
-            top = conf.topk(count, dim=-1).indices
-            ids.scatter_(1, positions.gather(1, top), pred.gather(1, top))
-            if return_trace:
-                trace.append(ids.clone())
+        blocks = self.block_schedule(cfg['steps'], cfg['schedule'],
+                                     cfg['block_length'])
+        for start, end, counts in blocks:
+            for count in counts:
+                hidden, _ = self.decoder(ids, memory_kv=memory_kv)
+                # Every row has the same number M of masked positions in
+                # the block (each step commits `count` per row): project
+                # only those (B, M) to the vocabulary, which dominates the
+                # step for large vocabularies.
+                in_block = ids[:, start:end] == tok.mask_id
+                positions = start + in_block.nonzero()[:, 1].view(batch, -1)
+                hidden = hidden.gather(1, positions[..., None].expand(
+                    -1, -1, hidden.shape[-1]))
+                logits = self.logits(hidden).float() + bias
+                pred, conf = self._propose(logits, cfg['temperature'])
+                if cfg['remasking'] == 'random':
+                    conf = torch.rand_like(conf)
+                top = conf.topk(count, dim=-1).indices
+                ids.scatter_(1, positions.gather(1, top), pred.gather(1, top))
+                if return_trace:
+                    trace.append(ids.clone())
         return (ids, trace) if return_trace else ids
 
     @staticmethod
