@@ -6,21 +6,42 @@ single items at scene scale with their class (the probe's 10-class task).
 Both render images on the fly from the official IDX files; nothing is
 written to disk and nothing is downloaded.
 """
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Set
 
 import numpy as np
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
 from mmpretrain.registry import DATASETS
 
 from .base_caption import BaseCaptionDataset
 from .fashion import (CLASSES, compose_scene, load_fashion_split,
-                      render_item, render_scene, scene_captions)
+                      render_item, render_scene, scene_captions, split_files)
 
 #: Which official item split feeds each scene split.
 ITEM_SPLIT = dict(train='train', val='test', test='test')
 #: Separates the random streams of the scene splits.
 SPLIT_CODES = dict(train=0, val=1, test=2)
 DEFAULT_NUM_SCENES = dict(train=100000, val=500, test=1000)
+#: Source lines already logged in this process (each is logged once).
+_LOGGED: Set[str] = set()
+
+
+def describe_source(name: str, split: str, count: str, data_root,
+                    item_split: str, num_items: int) -> str:
+    """One line naming the IDX files a Fashion data set reads (absolute
+    paths) and how many items it holds."""
+    images, labels = split_files(data_root, item_split)
+    searched = '' if data_root else ' (found on the default search path)'
+    return (f'{name} ({split}): {count} from the {num_items:,} '
+            f'Fashion-MNIST {item_split} items of {images} and '
+            f'{labels}{searched}')
+
+
+def log_source_once(line: str) -> None:
+    """Log ``line`` through the current MMLogger unless already logged."""
+    if line not in _LOGGED:
+        _LOGGED.add(line)
+        print_log(line, logger='current')
 
 
 @DATASETS.register_module()
@@ -81,6 +102,18 @@ class FashionSceneCaption(BaseCaptionDataset):
         return load_fashion_split(self.item_root, ITEM_SPLIT[self.split],
                                   self.check_count)
 
+    def source_files(self) -> List[str]:
+        """Absolute paths of the (images, labels) IDX files read."""
+        return list(split_files(self.item_root, ITEM_SPLIT[self.split]))
+
+    def describe_source(self) -> str:
+        """Which IDX files this split reads and how many scenes it holds
+        (logged once per process when the data set is loaded)."""
+        return describe_source(
+            type(self).__name__, self.split, f'{self.num_scenes:,} scenes '
+            'composed on the fly', self.item_root, ITEM_SPLIT[self.split],
+            len(self.items()[1]))
+
     def load_data_list(self) -> List[dict]:
         """One small entry per scene; images and captions are made in
         :meth:`get_data_info`."""
@@ -90,6 +123,7 @@ class FashionSceneCaption(BaseCaptionDataset):
                              f'got {self.num_scenes}')
         data_list = [dict(scene_index=i, image_id=f'{self.split}_{i:06d}',
                           img_path='') for i in range(self.num_scenes)]
+        log_source_once(self.describe_source())
         return self.finalize(data_list, f'Fashion-MNIST {self.split} scenes')
 
     def compose(self, scene_index: int) -> dict:
@@ -148,8 +182,29 @@ class FashionMNISTItems(BaseDataset):
             rng = np.random.default_rng(self.seed)
             index = np.sort(rng.choice(len(labels), self.num_items,
                                        replace=False))
-        return [dict(item=int(i), gt_label=int(labels[i]),
-                     image_id=f'{self.split}_{int(i):05d}') for i in index]
+        data_list = [dict(item=int(i), gt_label=int(labels[i]),
+                          image_id=f'{self.split}_{int(i):05d}')
+                     for i in index]
+        log_source_once(self._describe(len(data_list), len(labels)))
+        return data_list
+
+    def source_files(self) -> List[str]:
+        """Absolute paths of the (images, labels) IDX files read."""
+        return list(split_files(self.item_root, self.split))
+
+    def _describe(self, count: int, pool: int) -> str:
+        what = f'{count:,} items' + (
+            '' if count == pool else f' (a fixed subset, seed {self.seed})')
+        return describe_source(type(self).__name__, self.split,
+                               f'{what} rendered on the fly', self.item_root,
+                               self.split, pool)
+
+    def describe_source(self) -> str:
+        """Which IDX files this data set reads and how many items it holds
+        (logged once per process when the data set is loaded)."""
+        _, labels = load_fashion_split(self.item_root, self.split,
+                                       self.check_count)
+        return self._describe(len(self), len(labels))
 
     def get_data_info(self, idx: int) -> dict:
         info = super().get_data_info(idx)

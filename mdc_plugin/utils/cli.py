@@ -11,7 +11,11 @@ close matches. A key that is meant to be new is written with a leading
 A config variable that other entries copied when the file was read
 (``vq_checkpoint``, ``data_root``) is set in those entries too, or, for
 a number that may equal unrelated keys, refused with the keys to set
-(:mod:`mdc_plugin.utils.cfg_variables`).
+(:mod:`mdc_plugin.utils.cfg_variables`). ``train_cfg.max_iters=N`` on a
+config that wrote ``max_iters=max_iters`` carries the new budget to every
+entry derived from the same ``max_iters`` (validation and checkpoint
+intervals, the parameter schedule's boundaries as the same fraction), and
+logs each key it changed.
 """
 import datetime
 import difflib
@@ -25,6 +29,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
 from .cfg_variables import (CopiedVariableError, copied_variables,
+                            derived_entries, resolve_budget_overrides,
                             resolve_variable_overrides)
 
 __all__ = [
@@ -167,14 +172,19 @@ def check_cfg_options(cfg: Config,
     if filename and osp.isfile(filename):
         plain = {k: v for k, v in cleaned.items()
                  if k in options}  # '+' keys set only what they name
+        copied = copied_variables(filename)
+        derived = derived_entries(filename)
         try:
-            merged, notes = resolve_variable_overrides(
-                root, plain, copied_variables(filename))
+            merged, notes = resolve_variable_overrides(root, plain, copied,
+                                                       derived)
+            budget, budget_notes = resolve_budget_overrides(
+                root, plain, derived, copied)
         except CopiedVariableError as err:
             raise UnknownConfigKeyError(str(err)) from err
-        for note in notes:
+        for note in notes + budget_notes:
             print_log(note, logger='current')
         cleaned.update(merged)
+        cleaned.update({k: v for k, v in budget.items() if k not in merged})
     return cleaned
 
 

@@ -87,6 +87,18 @@ def resolve_roots(data_root: Optional[str]) -> Tuple[str, ...]:
     return (data_root, ) if data_root else DEFAULT_ROOTS
 
 
+def split_files(data_root: Optional[str], split: str) -> Tuple[str, str]:
+    """Absolute paths of the (images, labels) IDX files of ``split`` that
+    :func:`load_fashion_split` reads for ``data_root`` (same search)."""
+    if split not in SPLIT_FILES:
+        raise ValueError(f'Fashion-MNIST split must be one of '
+                         f'{tuple(SPLIT_FILES)}, got {split!r}')
+    roots = resolve_roots(data_root)
+    stem = SPLIT_FILES[split]
+    return tuple(osp.abspath(find_file(roots, f'{stem}-{kind}'))
+                 for kind in ('images-idx3-ubyte', 'labels-idx1-ubyte'))
+
+
 @functools.lru_cache(maxsize=4)
 def load_fashion_split(data_root: Optional[str], split: str,
                        check_count: bool = True
@@ -101,13 +113,7 @@ def load_fashion_split(data_root: Optional[str], split: str,
         check_count: require the official item count (tests pass False
             for the tiny files they write).
     """
-    if split not in SPLIT_FILES:
-        raise ValueError(f'Fashion-MNIST split must be one of '
-                         f'{tuple(SPLIT_FILES)}, got {split!r}')
-    roots = resolve_roots(data_root)
-    stem = SPLIT_FILES[split]
-    image_path = find_file(roots, f'{stem}-images-idx3-ubyte')
-    label_path = find_file(roots, f'{stem}-labels-idx1-ubyte')
+    image_path, label_path = split_files(data_root, split)
     images = read_idx(image_path, IMAGE_MAGIC)
     labels = read_idx(label_path, LABEL_MAGIC)
     if len(images) != len(labels):

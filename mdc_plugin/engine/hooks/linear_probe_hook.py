@@ -11,6 +11,7 @@ keeps every token and trains an attention-pooling probe on them (see
 import copy
 import logging
 import sys
+import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from mmengine.dataset import pseudo_collate
 from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.hooks import Hook
-from mmengine.logging import MMLogger
+from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
 from mmengine.utils import ProgressBar
 from mmpretrain.registry import DATASETS, HOOKS
@@ -33,6 +34,46 @@ POOLINGS = ('cls', 'mean', 'cls+mean', 'attn')
 BASELINES = ('init', 'pixels')
 #: Pixel features larger than this are average-pooled down (2x per step).
 MAX_PIXEL_FEATURES = 4096
+
+
+class ExtractionProgress:
+    """Progress of one feature extraction pass.
+
+    On a terminal a :class:`~mmengine.utils.ProgressBar`; otherwise (a log
+    file, a pipe) a log line with the counts at most every ``interval``
+    seconds. Either way one line when the pass is done, with its time.
+    """
+
+    def __init__(self, what: str, total: int, interval: float = 20.0,
+                 tty: Optional[bool] = None) -> None:
+        self.what = what
+        self.total = total
+        self.interval = interval
+        self.done = 0
+        self.start = self.last = time.monotonic()
+        tty = sys.stdout.isatty() if tty is None else tty
+        self.bar = ProgressBar(total) if tty and total else None
+
+    def update(self, count: int) -> None:
+        self.done += count
+        if self.bar is not None:
+            for _ in range(count):
+                self.bar.update()
+            return
+        now = time.monotonic()
+        if now - self.last >= self.interval and self.done < self.total:
+            self.last = now
+            print_log(f'LinearProbeHook: {self.what}: {self.done:,}/'
+                      f'{self.total:,} '
+                      f'({100 * self.done / max(1, self.total):.0f}%), '
+                      f'{now - self.start:.0f} s', logger='current')
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            print()
+        print_log(f'LinearProbeHook: {self.what}: {self.done:,}/'
+                  f'{self.total:,} done in '
+                  f'{time.monotonic() - self.start:.0f} s', logger='current')
 
 
 def pixel_features(inputs: Tensor) -> Tensor:
@@ -180,6 +221,28 @@ class LinearProbeHook(Hook):
         self.attn_mlp_ratio = attn_mlp_ratio
         self._datasets = {}
         self._calls = 0
+        #: what is being probed, for progress lines
+        self._stage = 'backbone'
+        #: seconds between progress log lines (when not on a terminal)
+        self.progress_interval = 20.0
+
+    def _progress(self, split: str, total: int,
+                  kind: str) -> ExtractionProgress:
+        what = ('raw pixels: pixels' if kind == 'pixels'
+                else f'{self._stage}: features')
+        return ExtractionProgress(f'{what} of the {split} items', total,
+                                  self.progress_interval)
+
+    def _announce(self, what: str, when: str) -> None:
+        """Log what is about to run (before a silent stretch)."""
+        sizes = ' / '.join(f'{len(self._dataset(split)):,} {split}'
+                           for split in ('train', 'val'))
+        fit = ('an attention-pooling probe (AdamW)' if self.pooling == 'attn'
+               else 'an L-BFGS linear probe')
+        print_log(f'LinearProbeHook: linear probe of {what} {when}: '
+                  f'extracting features of {sizes} items (batch '
+                  f'{self.batch_size}), then fitting {fit} '
+                  f'({self.pooling} pooling) ...', logger='current')
 
     def _resolve_datasets(self, runner) -> None:
         """Take missing dataset configs from the runner's dataloaders."""
@@ -212,7 +275,7 @@ class LinearProbeHook(Hook):
                             collate_fn=pseudo_collate)
         name = type(model.backbone).__name__
         feats, labels = None, []
-        progress = ProgressBar(len(dataset)) if sys.stdout.isatty() else None
+        progress = self._progress(split, len(dataset), 'features')
         for batch in loader:
             data = model.data_preprocessor(batch, False)
             outputs = model.backbone(data['inputs'])
@@ -227,10 +290,8 @@ class LinearProbeHook(Hook):
                 store.append(feat)
             labels.append(torch.stack(
                 [s.gt_label.reshape(-1)[0] for s in data['data_samples']]))
-            for _ in range(len(pooled[0])) if progress else ():
-                progress.update()
-        if progress:
-            print()
+            progress.update(len(pooled[0]))
+        progress.finish()
         return ([torch.cat(store) for store in feats],
                 torch.cat(labels).long().cpu())
 
@@ -267,15 +328,19 @@ class LinearProbeHook(Hook):
     def extract_pixels(self, model, split: str) -> Tuple[Tensor, Tensor]:
         """Raw preprocessed pixels (N, D) (see :func:`pixel_features`) and
         labels (N,) of one split."""
-        loader = DataLoader(self._dataset(split), batch_size=self.batch_size,
+        dataset = self._dataset(split)
+        loader = DataLoader(dataset, batch_size=self.batch_size,
                             num_workers=self.num_workers,
                             collate_fn=pseudo_collate)
         feats, labels = [], []
+        progress = self._progress(split, len(dataset), 'pixels')
         for batch in loader:
             data = model.data_preprocessor(batch, False)
             feats.append(pixel_features(data['inputs']).cpu())
             labels.append(torch.stack(
                 [s.gt_label.reshape(-1)[0] for s in data['data_samples']]))
+            progress.update(len(feats[-1]))
+        progress.finish()
         return torch.cat(feats), torch.cat(labels).long().cpu()
 
     def probe_pixels(self, model) -> Dict[str, float]:
@@ -309,20 +374,46 @@ class LinearProbeHook(Hook):
         result = [None]
         if is_main_process():
             with torch.random.fork_rng(devices=[]):
+                # builds the probe data sets: inside the forked RNG
+                self._announce(self._baseline_names(runner, todo),
+                               'before training')
                 was_training = model.training
                 model.eval()
                 try:
                     result[0] = {
-                        name: (self.probe_pixels(model) if name == 'pixels'
-                               else self.fit_model(model))
+                        name: self._timed_baseline(model, name)
                         for name in todo}
                 finally:
                     model.train(was_training)
+                    self._stage = 'backbone'
         broadcast_object_list(result)
         self.baseline_results.update(result[0])
         runner.logger.info('linear probe references: ' + ', '.join(
             f'{name} {res["accuracy"]:.2f}%'
             for name, res in self.baseline_results.items()))
+
+    @staticmethod
+    def _baseline_names(runner, todo: Sequence[str]) -> str:
+        """'the starting weights (random init) and raw pixels'."""
+        load_from = getattr(runner, '_load_from', None) or \
+            runner.cfg.get('load_from')
+        source = f'load_from {load_from}' if load_from else 'random init'
+        names = dict(init=f'the starting weights ({source})',
+                     pixels='raw pixels')
+        return ' and '.join(names[name] for name in todo)
+
+    def _timed_baseline(self, model, name: str) -> Dict[str, float]:
+        """One reference probe, with a log line of its result and time."""
+        start = time.monotonic()
+        if name == 'pixels':
+            result = self.probe_pixels(model)
+        else:
+            self._stage = 'starting weights'
+            result = self.fit_model(model)
+        label = 'raw pixels' if name == 'pixels' else 'starting weights'
+        print_log(f'LinearProbeHook: {label}: {result["accuracy"]:.2f}% '
+                  f'({time.monotonic() - start:.0f} s)', logger='current')
+        return result
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if self.baseline_results:
@@ -367,7 +458,15 @@ class LinearProbeHook(Hook):
             return
         self._resolve_datasets(runner)
         model = self._unwrap(runner)
-        result = [self.probe(model) if is_main_process() else None]
+        if is_main_process():
+            self._announce(f'this backbone (iteration {runner.iter})',
+                           'after validation')
+            self._stage = 'this backbone'
+        try:
+            result = [self.probe(model) if is_main_process() else None]
+        finally:
+            self._stage = 'backbone'
+
         broadcast_object_list(result)
         own = {k[len(self.prefix) + 1:]: v for k, v in result[0].items()}
         for name, res in self.baseline_results.items():
