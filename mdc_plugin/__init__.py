@@ -7,8 +7,18 @@ torch >= 2.6. Configs enable it with::
 
     custom_imports = dict(imports=['mdc_plugin'], allow_failed_imports=False)
 """
+import warnings
+
 from .version import __version__
-from .utils import safe_checkpoint  # noqa: F401  (must come before any load)
-from . import datasets, engine, evaluation, models  # noqa: F401,E402
+
+# mmcv-lite warns on import that its compiled MultiScaleDeformableAttention
+# is missing; nothing here uses it. Hidden while *this* import runs (the
+# filters are restored afterwards: importing the plugin changes no filter).
+with warnings.catch_warnings():
+    warnings.filterwarnings(
+        'ignore', message='Fail to import ``MultiScaleDeformableAttention``',
+        category=UserWarning)
+    from .utils import safe_checkpoint  # noqa: F401  (before any load)
+    from . import datasets, engine, evaluation, models  # noqa: F401,E402
 
 __all__ = ['__version__']

@@ -13,10 +13,13 @@ import sys
 from typing import List, Optional
 
 import mdc_plugin  # noqa: F401  (registers the heads)
-from mdc_plugin.benchmarking import (CASES, SAMPLE_TOKENIZERS, SECTIONS,
-                                     BenchmarkOptions, print_tables,
-                                     profile_heads, run_benchmarks)
+from mdc_plugin.benchmarking import (
+    CASES, SAMPLE_TOKENIZERS, SECTIONS, BenchmarkOptions, print_tables,
+    profile_heads, run_benchmarks)
 from mdc_plugin.utils.atomic_io import atomic_dump_json
+from mdc_plugin.utils.quiet_warnings import silence_known_warnings
+
+silence_known_warnings()
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -7,18 +7,22 @@ Examples::
         --checkpoint work_dirs/vit-tiny_shapes/epoch_8.pth
     python tools/caption.py img.png --config CFG --checkpoint CKPT \
         --num-alternatives 3 --temperature 1.0 --steps 4 --out caps.json
+    python tools/caption.py img.png --config CFG \
+        --checkpoint https://example.org/mdc_epoch_8.pth
 
 Prints ``IMAGE: caption`` per image and, with ``--num-alternatives N``, N
 captions sampled at ``--temperature`` below it (heads with stochastic
 sampling: MDC, Cap). ``--steps`` sets MDC's denoising steps. The checkpoint
-is read with ``weights_only=True`` and the plugin's allow-list; a
-checkpoint holding any other pickled object is refused, and a missing or
-unreadable image or checkpoint stops with an error naming the file (exit
-status 1). ``--out`` writes a JSON list of ``{image, caption,
-alternatives}``.
+(a path, or a URL downloaded into the torch hub cache as by
+``tools/train.py`` / ``tools/test.py``) is read with ``weights_only=True``
+and the plugin's allow-list; a checkpoint holding any other pickled object
+is refused, and a missing or unreadable image or checkpoint stops with an
+error naming the file (exit status 1). ``--out`` writes a JSON list of
+``{image, caption, alternatives}``.
 """
 import argparse
 import os.path as osp
+import re
 import sys
 from typing import List, Optional
 
@@ -26,15 +30,21 @@ from mmengine.config import DictAction
 
 import mdc_plugin  # noqa: F401  (registers modules, safe checkpoints)
 from mdc_plugin.apis import caption_images, init_captioner
-from mdc_plugin.datasets.transforms.load_caption_image import ImageLoadError
-from mdc_plugin.utils import (UnsafeCheckpointError, WeightsNotLoadedError,
-                              atomic_dump_json)
+from mdc_plugin.datasets.transforms.load_caption_image import (
+    ImageLoadError)
+from mdc_plugin.utils import (
+    WeightsNotLoadedError, atomic_dump_json)
 from mdc_plugin.utils.cli import UnknownConfigKeyError
+from mdc_plugin.utils.quiet_warnings import silence_known_warnings
+from mdc_plugin.utils.safe_checkpoint import CHECKPOINT_ERRORS
 
-#: Errors reported as ``caption.py: error: ...`` with exit status 1.
-USER_ERRORS = (FileNotFoundError, ImageLoadError, UnsafeCheckpointError,
-               WeightsNotLoadedError, UnknownConfigKeyError, ValueError,
-               TypeError)
+silence_known_warnings()
+
+#: Errors reported as ``caption.py: error: ...`` with exit status 1 (a
+#: refused, missing, unreadable or undownloadable checkpoint among them).
+USER_ERRORS = CHECKPOINT_ERRORS + (ImageLoadError, WeightsNotLoadedError,
+                                   UnknownConfigKeyError, ValueError,
+                                   TypeError)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -43,7 +53,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('images', nargs='+', metavar='IMAGE')
     parser.add_argument('--config', required=True, help='model config file')
     parser.add_argument('--checkpoint', required=True,
-                        help='checkpoint file (loaded weights-only)')
+                        help='checkpoint file or http(s):// URL (loaded '
+                        'weights-only)')
     parser.add_argument('--num-alternatives', type=int, default=0,
                         help='sampled alternative captions per image')
     parser.add_argument('--temperature', type=float, default=1.0,
@@ -71,11 +82,22 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
+def _is_address(path: str) -> bool:
+    """``http://...``, ``s3://...`` and the like: not a local file name."""
+    return re.match(r'[A-Za-z][\w+.-]*://', path) is not None
+
+
 def _check_files(args: argparse.Namespace) -> None:
-    """Fail before building the model when an input file is missing."""
-    for kind, path in [('config', args.config),
-                       ('checkpoint', args.checkpoint)] + [
-                           ('image', p) for p in args.images]:
+    """Fail before building the model when an input file is missing.
+
+    A checkpoint address (``http(s)://``, ...) is not checked here: the
+    safe loader downloads it, or says why it cannot (an unsupported scheme,
+    an HTTP error), when the model is built.
+    """
+    checkpoint = [] if _is_address(args.checkpoint) else [
+        ('checkpoint', args.checkpoint)]
+    for kind, path in [('config', args.config)] + checkpoint + [
+            ('image', p) for p in args.images]:
         if not osp.isfile(path):
             raise FileNotFoundError(f'{kind} file not found: {path}')
 

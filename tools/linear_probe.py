@@ -25,7 +25,11 @@ import mdc_plugin  # noqa: F401
 from mdc_plugin.engine.hooks.linear_probe_hook import (
     build_model_for_probe, probe_hook_from_config)
 from mdc_plugin.utils.atomic_io import atomic_dump_json
+from mdc_plugin.utils.quiet_warnings import silence_known_warnings
+from mdc_plugin.utils.safe_checkpoint import CHECKPOINT_ERRORS
 from mdc_plugin.utils.weights import WeightsNotLoadedError
+
+silence_known_warnings()
 
 
 def parse_args() -> argparse.Namespace:
@@ -71,7 +75,7 @@ def main() -> None:
     try:
         cfg, model, source, ignored = build_model_for_probe(
             args.config, args.cfg_options, args.seed, args.checkpoint)
-    except (WeightsNotLoadedError, FileNotFoundError) as err:
+    except CHECKPOINT_ERRORS + (WeightsNotLoadedError, ) as err:
         sys.exit(f'linear_probe.py: {args.checkpoint}: {err}')
     if ignored:
         print(f'ignored {len(ignored)} checkpoint keys the backbone does '

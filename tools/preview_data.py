@@ -15,11 +15,16 @@ import os.path as osp
 import textwrap
 import time
 
+
 from mmpretrain.registry import DATASETS
 
-import mdc_plugin  # noqa: F401  (registers the datasets and tokenizers)
-from mdc_plugin.datasets.shapes import DEFAULT_NUM_IMAGES, SPLITS
+import mdc_plugin  # noqa: F401  (registers datasets and tokenizers)
+from mdc_plugin.utils.quiet_warnings import silence_known_warnings
+from mdc_plugin.datasets.shapes import (
+    DEFAULT_NUM_IMAGES, SPLITS)
 from mdc_plugin.models.tokenizers import ShapesTokenizer
+
+silence_known_warnings()
 
 
 def parse_args() -> argparse.Namespace:

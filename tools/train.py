@@ -26,11 +26,23 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
 import mdc_plugin  # noqa: F401  (registers modules, safe checkpoints)
-from mdc_plugin.utils.cli import (NO_STRICT_FLAG, UnknownConfigKeyError,
-                                  accelerator_available, build_runner,
-                                  default_work_dir, finish_distributed,
-                                  merge_cfg_options, prepare_cpu_distributed,
-                                  set_local_rank)
+from mdc_plugin.utils.checkpoint_rotation import (
+    BadResumePointerError)
+from mdc_plugin.utils.cli import (
+    NO_STRICT_FLAG, UnknownConfigKeyError, accelerator_available,
+    build_runner, default_work_dir, finish_distributed, merge_cfg_options,
+    prepare_cpu_distributed, set_local_rank)
+from mdc_plugin.utils.quiet_warnings import silence_known_warnings
+from mdc_plugin.utils.safe_checkpoint import CHECKPOINT_ERRORS
+from mdc_plugin.utils.weights import WeightsNotLoadedError
+
+silence_known_warnings()
+
+#: Reported as one line ``tools/...: error: ...`` with exit status 1: a
+#: refused, missing or unreadable checkpoint, one that does not match the
+#: model, a bad ``last_checkpoint`` pointer.
+USER_ERRORS = CHECKPOINT_ERRORS + (WeightsNotLoadedError,
+                                   BadResumePointerError)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -188,5 +200,17 @@ def main(argv=None) -> None:
     finish_distributed()
 
 
+def cli(argv=None) -> int:
+    """The command line: ``main``, with a refused, missing or unreadable
+    checkpoint (:data:`USER_ERRORS`) reported as one line on stderr and
+    exit status 1, as ``tools/caption.py`` and the other tools do."""
+    try:
+        main(argv)
+    except USER_ERRORS as err:
+        print(f'tools/train.py: error: {err}', file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(cli())

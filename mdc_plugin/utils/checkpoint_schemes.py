@@ -12,6 +12,7 @@ the allow-listed weights-only loader of local files.
 import os
 import os.path as osp
 import tempfile
+import urllib.error
 from typing import Any, Callable, Dict, Optional
 from urllib.parse import urlparse
 
@@ -20,9 +21,16 @@ import mmengine.runner.checkpoint as mme_ckpt
 from mmengine.dist import get_dist_info
 from mmengine.fileio import get_file_backend
 
-__all__ = ['cache_dir', 'download_url', 'safe_scheme_loaders']
+__all__ = [
+    'CheckpointDownloadError', 'cache_dir', 'download_url',
+    'safe_scheme_loaders'
+]
 
 LocalLoader = Callable[[str, Any], Any]
+
+
+class CheckpointDownloadError(RuntimeError):
+    """A checkpoint URL could not be fetched (HTTP error, no connection)."""
 
 
 def cache_dir() -> str:
@@ -41,9 +49,17 @@ def download_url(url: str, model_dir: Optional[str] = None) -> str:
     path = osp.join(model_dir or cache_dir(), name)
 
     def fetch() -> None:
-        if not osp.isfile(path):
-            os.makedirs(osp.dirname(path), exist_ok=True)
+        if osp.isfile(path):
+            return
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        try:
             torch.hub.download_url_to_file(url, path, progress=False)
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            reason = err  # 'HTTP Error 404: File not found'
+            if not isinstance(err, urllib.error.HTTPError):
+                reason = getattr(err, 'reason', None) or err
+            raise CheckpointDownloadError(
+                f'Could not download checkpoint "{url}": {reason}') from err
 
     rank, world_size = get_dist_info()
     if rank == 0:

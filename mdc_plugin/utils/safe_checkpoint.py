@@ -46,7 +46,13 @@ What is patched (on ``import mdc_plugin``; idempotent)
    replaced by :func:`load_from_local`: a static scan of the pickle for
    globals that are not allow-listed (nothing is executed), then
    ``torch.load(..., weights_only=True)`` passed explicitly (so
-   ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot turn it off).
+   ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot turn it off). What it
+   loaded must be laid out as a checkpoint (a dict; ``state_dict``,
+   ``meta``, ... dicts; no bare numpy dtype object where a weight belongs),
+   else :class:`CheckpointLayoutError`. Every refusal names what was
+   refused in words: the global, the call (``builtins.getattr(...)``), the
+   part of a HistoryBuffer state, the pickle opcode (``FRAME``, from
+   protocol 4) or the legacy pickle protocol (0 or 1).
 4. Every remote scheme (``http(s)://``, ``torchvision://``/``modelzoo://``,
    ``open-mmlab://``/``openmmlab://``, ``mmcls://``, ``pavi://``,
    ``s3://``/``petrel://``) is replaced by a loader that downloads the file
@@ -84,9 +90,11 @@ Plugin code (converters, inference) should call :func:`load_checkpoint_safely`.
 import contextlib
 import errno
 import glob
+import io
 import os
 import os.path as osp
 import pickle
+import pickletools
 import re
 import shutil
 import sys
@@ -102,7 +110,7 @@ from mmengine.logging import HistoryBuffer
 
 from .atomic_io import atomic_write
 from . import checkpoint_rotation
-from .checkpoint_schemes import safe_scheme_loaders
+from .checkpoint_schemes import CheckpointDownloadError, safe_scheme_loaders
 
 try:  # numpy >= 2
     from numpy._core import multiarray as _np_multiarray
@@ -110,31 +118,93 @@ except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core import multiarray as _np_multiarray
 
 __all__ = [
-    'UnsafeCheckpointError', 'SAFE_GLOBALS', 'load_checkpoint_safely',
-    'load_from_local', 'atomic_save_checkpoint', 'apply_patches'
+    'UnsafeCheckpointError', 'CheckpointLayoutError', 'CheckpointReadError',
+    'CHECKPOINT_ERRORS', 'UnknownCheckpointSchemeError', 'SAFE_GLOBALS',
+    'load_checkpoint_safely', 'load_from_local', 'atomic_save_checkpoint',
+    'apply_patches'
 ]
 
 
 class UnsafeCheckpointError(RuntimeError):
-    """A checkpoint references globals that are not on the allow-list.
+    """A checkpoint is refused: it references globals that are not on the
+    allow-list, or a call, pickle opcode or piece of data that the safe
+    loader does not accept.
 
     Attributes:
         filename (str): The refused checkpoint.
-        refused (list[str]): The refused globals (``module.name``).
+        refused (list[str]): What was refused: globals (``module.name``),
+            or e.g. ``"opcode FRAME"``, ``"pickle protocol 0"``, a call.
+        reason (str): Why, in words (the message after the file name).
     """
 
-    def __init__(self, filename: str, refused: Sequence[str], detail=''):
+    _ADVICE = ('Only load checkpoints you trust; see mdc_plugin/utils/'
+               'safe_checkpoint.py for the allow-list.')
+
+    def __init__(self,
+                 filename: str,
+                 refused: Sequence[str],
+                 detail: str = '',
+                 reason: Optional[str] = None,
+                 advice: Optional[str] = None):
         self.filename = str(filename)
         self.refused = list(refused)
-        names = ', '.join(self.refused) or '<unknown>'
-        msg = (f'Refusing to load checkpoint "{self.filename}": it references '
-               f'global(s) that are not allow-listed for weights-only '
-               f'loading: {names}. Nothing from it was executed. Only load '
-               f'checkpoints you trust; see mdc_plugin/utils/'
-               f'safe_checkpoint.py for the allow-list.')
+        if reason is None:
+            names = ', '.join(self.refused) or '<unknown>'
+            reason = ('it references global(s) that are not allow-listed '
+                      f'for weights-only loading: {names}')
+        self.reason = reason
+        msg = (f'Refusing to load checkpoint "{self.filename}": {reason}. '
+               f'Nothing from it was executed. {advice or self._ADVICE}')
         if detail:
             msg += f'\nDetail: {detail}'
         super().__init__(msg)
+
+
+class CheckpointLayoutError(UnsafeCheckpointError, TypeError):
+    """The file unpickled, but is not laid out as a checkpoint: not a dict,
+    a ``state_dict`` / ``meta`` / ... entry that is not a dict, or a numpy
+    dtype object where weights are expected. Also a ``TypeError``."""
+
+
+class CheckpointReadError(RuntimeError):
+    """A checkpoint file could not be read: truncated, or not a torch
+    checkpoint at all (a ``RuntimeError``, as before)."""
+
+
+class UnknownCheckpointSchemeError(RuntimeError):
+    """A CheckpointLoader scheme this module has no safe loader for."""
+
+
+#: The errors of a refused, missing or unreadable checkpoint. The tools
+#: report them as one line (``tool: error: ...``) and exit with status 1.
+CHECKPOINT_ERRORS = (UnsafeCheckpointError, UnknownCheckpointSchemeError,
+                     CheckpointReadError, CheckpointDownloadError,
+                     FileNotFoundError)
+
+
+class _RefusedCall(pickle.UnpicklingError):
+    """An allow-listed stand-in (``getattr``, ``bytes``, ...) refused the
+    arguments a pickle called it with."""
+
+    def __init__(self, call: str, why: str) -> None:
+        super().__init__(f'{call} refused: {why}')
+        self.call, self.why = call, why
+
+
+def _qualname(obj: Any) -> str:
+    """``module.Name`` of a class (``HistoryBuffer`` for its stand-in)."""
+    if obj is _HistoryBufferRecord:
+        return 'HistoryBuffer'
+    if isinstance(obj, type):
+        module = obj.__module__
+        return (obj.__qualname__ if module == 'builtins' else
+                f'{module}.{obj.__qualname__}')
+    return f'<{_qualname(type(obj))} object>'
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
 # HistoryBuffer methods that MMEngine pickles as getattr(HistoryBuffer, name).
@@ -161,7 +231,15 @@ class _HistoryBufferRecord:
     the state and builds a fresh ``HistoryBuffer`` from its arrays.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args or kwargs:  # a REDUCE call HistoryBuffer(...)
+            kinds = ', '.join([f'<{_qualname(type(a))}>' for a in args] +
+                              [f'{k}=...' for k in kwargs])
+            raise _RefusedCall(
+                f'{_HISTORY_BUFFER_NAME}({kinds})',
+                'a HistoryBuffer is only rebuilt from the plain state '
+                'HistoryBuffer.__getstate__ writes, never called with '
+                'arguments')
         self.state: Any = None
 
     def __setstate__(self, state: Any) -> None:
@@ -172,9 +250,10 @@ def _restricted_getattr(obj: Any, name: str) -> _MethodRef:
     """Stand-in for ``builtins.getattr`` while unpickling a checkpoint."""
     if obj is _HistoryBufferRecord and name in _HISTORY_BUFFER_METHODS:
         return _MethodRef(name)
-    raise pickle.UnpicklingError(
-        f'GLOBAL builtins.getattr was refused for getattr({obj!r}, {name!r}): '
-        'only HistoryBuffer statistics methods may be looked up')
+    raise _RefusedCall(
+        f'builtins.getattr({_qualname(obj)}, {_short_repr(name)})',
+        'only the HistoryBuffer statistics methods '
+        f'({", ".join(_HISTORY_BUFFER_METHODS)}) may be looked up')
 
 
 def _safe_bytes(*args: Any) -> bytes:
@@ -184,14 +263,18 @@ def _safe_bytes(*args: Any) -> bytes:
         return b''
     if len(args) == 1 and isinstance(args[0], (bytes, bytearray)):
         return bytes(args[0])
-    raise pickle.UnpicklingError(
-        f'builtins.bytes{tuple(type(a).__name__ for a in args)} refused')
+    kinds = ', '.join(f'<{_qualname(type(a))}>' for a in args)
+    raise _RefusedCall(
+        f'builtins.bytes({kinds})',
+        'only bytes() or a copy of bytes may be built (never bytes(n), an '
+        'n-byte allocation)')
 
 
 def _plain_items(items: Any, what: str) -> list:
     if not isinstance(items, (list, tuple, set, frozenset)):
-        raise pickle.UnpicklingError(
-            f'{what} of a {type(items).__name__} refused')
+        raise _RefusedCall(f'builtins.{what}(<{_qualname(type(items))}>)',
+                           f'only a {what} of a pickled list, tuple or set '
+                           'may be built')
     return list(items)
 
 
@@ -204,7 +287,9 @@ def _safe_range(*args: Any) -> range:
     """``builtins.range`` of plain ints only."""
     if not args or len(args) > 3 or not all(
             type(a) is int for a in args):  # noqa: E721 - no int subclasses
-        raise pickle.UnpicklingError(f'builtins.range{args!r} refused')
+        raise _RefusedCall(f'builtins.range{_short_repr(args)}',
+                           'only a range of one to three plain ints may be '
+                           'built')
     return range(*args)
 
 
@@ -292,37 +377,76 @@ def _numeric_1d(value: Any) -> bool:
             and value.dtype.kind in 'biuf')
 
 
+def _describe(value: Any) -> str:
+    """What a refused piece of data is, in words: ``a list``, ``the class
+    numpy.ndarray``, ``a numpy.dtypes.VoidDType object (dtype('V4'))``."""
+    if isinstance(value, _MethodRef):
+        return f'getattr(HistoryBuffer, {_short_repr(value.name)})'
+    if isinstance(value, type):
+        return f'the class {_qualname(value)}'
+    text = f'a {_qualname(type(value))}'
+    if isinstance(value, np.dtype):
+        text += f' object ({_short_repr(value)})'
+    return text
+
+
+def _history_buffer_refusal(filename: str, what: str,
+                            why: str) -> UnsafeCheckpointError:
+    """Refusal of a HistoryBuffer whose pickled state is not plain data.
+
+    ``HistoryBuffer`` itself is allow-listed, so the message names the
+    part of its state that was refused (``what``), not the class.
+    """
+    return UnsafeCheckpointError(
+        filename, [f'HistoryBuffer state: {what}'],
+        reason=(f'the pickled state of a HistoryBuffer ({_HISTORY_BUFFER_NAME}'
+                f', allow-listed) was refused: {what} {why}. A HistoryBuffer '
+                'is accepted only with the plain state '
+                'HistoryBuffer.__getstate__ writes'))
+
+
 def _history_buffer(record: _HistoryBufferRecord,
                     filename: str) -> HistoryBuffer:
     """A fresh HistoryBuffer from a record's checked plain data."""
 
-    def refuse(why: str) -> UnsafeCheckpointError:
-        return UnsafeCheckpointError(filename, [_HISTORY_BUFFER_NAME], why)
+    def refuse(what: str, why: str) -> UnsafeCheckpointError:
+        return _history_buffer_refusal(filename, what, why)
 
+    allowed = sorted(_HISTORY_BUFFER_STATE)
     state = record.state
-    if not isinstance(state, dict) or set(state) - _HISTORY_BUFFER_STATE:
-        extra = sorted(set(state) - _HISTORY_BUFFER_STATE) if isinstance(
-            state, dict) else type(state).__name__
-        raise refuse(f'unexpected HistoryBuffer state {extra}')
+    if not isinstance(state, dict):
+        raise refuse(f'its state, {_describe(state)},',
+                     f'is not a dict of {allowed}')
+    extra = sorted(map(str, set(state) - _HISTORY_BUFFER_STATE))
+    if extra:
+        raise refuse(f'the state key(s) {extra}',
+                     f'are not written by HistoryBuffer (only {allowed})')
     methods = state.get('statistics_methods', {})
     if not isinstance(methods, dict):
-        raise refuse('statistics_methods is not a dict')
-    wrong = sorted(
-        str(name) for name, ref in methods.items()
-        if not isinstance(ref, _MethodRef) or ref.name != name)
+        raise refuse(f'statistics_methods, {_describe(methods)},',
+                     'is not a dict')
+    wrong = {
+        str(name): _describe(ref)
+        for name, ref in methods.items()
+        if not isinstance(ref, _MethodRef) or ref.name != name
+    }
     if wrong:
-        raise refuse(f'statistics_methods {wrong} are not the HistoryBuffer '
-                     'methods of the same name (only '
-                     f'{list(_HISTORY_BUFFER_METHODS)}, each under its own '
-                     'name)')
+        shown = ', '.join(f'{k!r}: {v}' for k, v in sorted(wrong.items()))
+        raise refuse(
+            f'statistics_methods {{{shown}}}',
+            'are not the HistoryBuffer methods of the same name (only '
+            f'{list(_HISTORY_BUFFER_METHODS)}, each under its own name)')
     log, count = state.get('_log_history'), state.get('_count_history')
     if not (_numeric_1d(log) and _numeric_1d(count)
             and len(log) == len(count)):
-        raise refuse('_log_history / _count_history must be 1-D numeric '
-                      'arrays of equal length')
+        raise refuse(
+            f'_log_history ({_describe(log)}) / _count_history '
+            f'({_describe(count)})',
+            'must be 1-D numeric arrays of equal length')
     max_length = state.get('max_length', 1000000)
     if type(max_length) is not int or max_length < 1:  # noqa: E721
-        raise refuse(f'max_length must be a positive int, got {max_length!r}')
+        raise refuse(f'max_length {_short_repr(max_length)}',
+                     'is not a positive int')
     return HistoryBuffer(log, count, max_length)
 
 
@@ -346,27 +470,60 @@ def _rebuild(obj: Any, filename: str, seen: dict) -> Any:
     return seen[id(obj)]
 
 
-def _count_records(obj: Any, seen: set) -> int:
-    """HistoryBuffer records left anywhere :func:`_rebuild` reaches."""
+def _leftover(obj: Any, seen: set) -> Optional[Any]:
+    """A HistoryBuffer record or method name :func:`_rebuild` left."""
     if id(obj) in seen:
-        return 0
+        return None
     seen.add(id(obj))
     if isinstance(obj, (_HistoryBufferRecord, _MethodRef)):
-        return 1
+        return obj
     if isinstance(obj, dict):
-        return sum(_count_records(v, seen) for v in obj.values())
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return sum(_count_records(v, seen) for v in obj)
-    return 0
+        children = obj.values()
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        children = obj
+    else:
+        return None
+    for child in children:
+        found = _leftover(child, seen)
+        if found is not None:
+            return found
+    return None
 
 
 def _restore_history_buffers(checkpoint: Any, filename: str) -> Any:
     checkpoint = _rebuild(checkpoint, filename, {})
-    if _count_records(checkpoint, set()):
+    found = _leftover(checkpoint, set())
+    if isinstance(found, _MethodRef):
         raise UnsafeCheckpointError(
-            filename, [_HISTORY_BUFFER_NAME],
-            'a HistoryBuffer or statistics method outside a dict/list')
+            filename, [_describe(found)],
+            reason=(f'the value {_describe(found)} appears outside the '
+                    'statistics_methods of a HistoryBuffer, the only place '
+                    'MMEngine pickles it'))
+    if found is not None:
+        raise _history_buffer_refusal(
+            filename, 'a HistoryBuffer inside a set or frozenset',
+            'cannot be checked and rebuilt there (only inside dicts, lists '
+            'and tuples)')
     return checkpoint
+
+
+def _headerless_pickle_protocol(filename: str) -> Optional[int]:
+    """Protocol (0 or 1) of a pickle without the PROTO header, else None.
+
+    Only parses the opcodes of the file's first pickle (``pickletools``;
+    nothing is unpickled) within its first MiB.
+    """
+    with open(filename, 'rb') as f:
+        data = io.BytesIO(f.read(1 << 20))
+    proto = 0
+    try:
+        for op, _, _ in pickletools.genops(data):
+            proto = max(proto, op.proto)
+            if op.name == 'STOP':
+                return proto if proto <= 1 else None
+    except Exception:  # noqa: BLE001 - not a pickle
+        return None
+    return None
 
 
 def _check_torch_file(filename: str) -> None:
@@ -374,17 +531,80 @@ def _check_torch_file(filename: str) -> None:
 
     ``torch.save`` writes a zip archive (or, in the legacy format, a pickle,
     whose first byte is the PROTO opcode 0x80); anything else is named here
-    instead of surfacing as a bare ``KeyError`` from the unpickler.
+    instead of surfacing as a bare ``KeyError`` from the unpickler. A pickle
+    in protocol 0 or 1 (no PROTO header) is refused as such: the
+    weights-only unpickler cannot read the opcodes these write.
     """
     if zipfile.is_zipfile(filename):
         return
     with open(filename, 'rb') as f:
         head = f.read(4)
-    if head[:1] != b'\x80':
-        raise RuntimeError(
-            f'Could not read checkpoint "{filename}" (truncated, or not a '
-            f'torch checkpoint?): neither a complete zip archive nor a '
-            f'pickle (starts with {head!r})')
+    if head[:1] == b'\x80':
+        return
+    proto = _headerless_pickle_protocol(filename)
+    if proto is not None:
+        kind = 'text' if proto == 0 else 'binary'
+        raise UnsafeCheckpointError(
+            filename, [f'pickle protocol {proto}'],
+            reason=(f'it is a pickle in protocol {proto} (the legacy {kind} '
+                    'protocol, without a PROTO header), which the '
+                    'weights-only loader does not support: it reads the '
+                    'binary protocols 2 and 3 (torch.save writes 2 by '
+                    'default), so the file is refused as untrusted without '
+                    'unpickling it'),
+            advice=_RESAVE_ADVICE)
+    raise CheckpointReadError(
+        f'Could not read checkpoint "{filename}" (truncated, or not a '
+        f'torch checkpoint?): neither a complete zip archive nor a '
+        f'pickle (starts with {head!r})')
+
+
+_RESAVE_ADVICE = ('If the file comes from a source you trust, load it '
+                  'there and re-save it with torch.save and its default '
+                  'pickle_protocol.')
+#: Pickle opcodes by their byte value.
+_OPCODES = {ord(op.code): op for op in pickletools.opcodes}
+
+
+def _opcode_refusal(filename: str, code: int) -> UnsafeCheckpointError:
+    """The weights-only unpickler met an opcode it does not implement."""
+    op = _OPCODES.get(code)
+    if op is None:
+        return UnsafeCheckpointError(
+            filename, [f'byte 0x{code:02x}'],
+            reason=(f'its pickle holds the byte 0x{code:02x} where an '
+                    'opcode is expected, and that is no pickle opcode '
+                    '(a corrupt or crafted file); it is refused as '
+                    'untrusted'))
+    legacy = ', the legacy text protocol' if op.proto == 0 else ''
+    return UnsafeCheckpointError(
+        filename, [f'opcode {op.name}'],
+        reason=(f'its pickle uses the opcode {op.name} (0x{code:02x}, from '
+                f'pickle protocol {op.proto}{legacy}), which the '
+                'weights-only loader does not allow (it reads the opcodes '
+                'torch.save writes with its default pickle protocol 2), so '
+                'the file is refused as untrusted'),
+        advice=_RESAVE_ADVICE)
+
+
+def _unpickling_refusal(filename: str,
+                        err: BaseException) -> UnsafeCheckpointError:
+    """The refusal for an ``UnpicklingError`` of the weights-only load."""
+    cause: Optional[BaseException] = err
+    for _ in range(8):  # torch re-raises ours ``from None``
+        if cause is None:
+            break
+        if isinstance(cause, _RefusedCall):
+            return UnsafeCheckpointError(
+                filename, [cause.call],
+                reason=(f'the call {cause.call} in its pickle was refused: '
+                        f'{cause.why}'))
+        cause = cause.__cause__ or cause.__context__
+    detail = _unpickler_detail(err)
+    operand = re.search(r'Unsupported operand (\d+)', detail)
+    if operand:
+        return _opcode_refusal(filename, int(operand.group(1)))
+    return UnsafeCheckpointError(filename, _refused_from_error(err), detail)
 
 
 def _safe_torch_load(filename: str, map_location: Any = None) -> Any:
@@ -401,14 +621,77 @@ def _safe_torch_load(filename: str, map_location: Any = None) -> Any:
             checkpoint = torch.load(
                 filename, map_location=map_location, weights_only=True)
         except pickle.UnpicklingError as err:
-            raise UnsafeCheckpointError(filename, _refused_from_error(err),
-                                        _unpickler_detail(err)) from err
+            raise _unpickling_refusal(filename, err) from err
         except (RuntimeError, EOFError, OSError, KeyError, ValueError,
                 TypeError, UnicodeDecodeError) as err:
-            raise RuntimeError(
+            raise CheckpointReadError(
                 f'Could not read checkpoint "{filename}" (truncated, or not '
                 f'a torch checkpoint?): {err}') from err
     return _restore_history_buffers(checkpoint, filename)
+
+
+#: Entries of an MMEngine checkpoint that MMEngine reads as dicts (all but
+#: ``state_dict`` may be None, as in checkpoints stripped for release).
+_DICT_ENTRIES = ('state_dict', 'meta', 'message_hub', 'optimizer',
+                 'ema_state_dict')
+
+
+def _is_dtype(value: Any) -> bool:
+    """A numpy dtype object, or a dtype class (``numpy.dtypes.*``)."""
+    return isinstance(value, np.dtype) or (isinstance(value, type)
+                                           and issubclass(value, np.dtype))
+
+
+def _check_layout(checkpoint: Any, filename: str) -> None:
+    """Refuse data that is no checkpoint before MMEngine trips over it.
+
+    A checkpoint is a dict (a state dict or MMEngine's ``{'meta': ...,
+    'state_dict': ...}``); its dict entries must be dicts, and no weight
+    (a value of the checkpoint or of its ``state_dict``) may be a bare
+    numpy dtype object. Otherwise ``runner.load_checkpoint`` and the hooks
+    fail with a bare ``AttributeError`` / ``TypeError``.
+    """
+
+    def refuse(where: str, value: Any, expected: str, note: str = '') -> None:
+        found = _describe(value)
+        raise CheckpointLayoutError(
+            filename, [f'{where}: {found}'],
+            reason=f'{where} holds {found} where {expected} is expected'
+            + note,
+            advice='It is not a checkpoint this loader can use; only load '
+            'checkpoints you trust.')
+
+    if not isinstance(checkpoint, dict):
+        refuse('it', checkpoint,
+               'a checkpoint (a dict: a state dict, or MMEngine\'s '
+               '{"meta": ..., "state_dict": ...})')
+    for key in _DICT_ENTRIES:
+        value = checkpoint.get(key)
+        if key in checkpoint and not isinstance(value, dict) and not (
+                value is None and key != 'state_dict'):  # stripped: fine
+            refuse(f'its "{key}" entry', value, 'a dict')
+    for where, mapping in (('its entry', checkpoint),
+                           ('its "state_dict" entry',
+                            checkpoint.get('state_dict', {}))):
+        for key, value in mapping.items():
+            if _is_dtype(value):
+                refuse(f'{where} {_short_repr(key)}', value, 'a tensor',
+                       ' (a numpy dtype on its own is no weight)')
+
+
+def _not_found_message(filename: str) -> str:
+    """A missing local file, or an address of a scheme nobody loads."""
+    scheme = re.match(r'([A-Za-z][\w+.-]*)://', filename)
+    if scheme is None:
+        return f'Checkpoint "{filename}" can not be found (no such file).'
+    known = sorted({
+        prefix.replace('(\\S+\\:)?', '')  # MMEngine's s3:// / petrel://
+        for prefix in mme_ckpt.CheckpointLoader._schemes if prefix
+    })
+    return (f'Checkpoint "{filename}" can not be loaded: the scheme '
+            f'"{scheme.group(1)}://" is not supported (supported: '
+            f'{", ".join(known)}, or a local path), and no local file has '
+            'this name.')
 
 
 def load_from_local(filename: str, map_location: Any = None) -> Any:
@@ -419,8 +702,10 @@ def load_from_local(filename: str, map_location: Any = None) -> Any:
             'Checkpoint path is empty (load_from / --resume / init_cfg '
             'checkpoint set to ""?); give the path of a checkpoint file.')
     if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
-    return _safe_torch_load(filename, map_location)
+        raise FileNotFoundError(_not_found_message(filename))
+    checkpoint = _safe_torch_load(filename, map_location)
+    _check_layout(checkpoint, filename)
+    return checkpoint
 
 
 def load_checkpoint_safely(path: str, map_location: Any = 'cpu') -> dict:
@@ -438,9 +723,15 @@ def load_checkpoint_safely(path: str, map_location: Any = 'cpu') -> dict:
         dict: The checkpoint (a full MMEngine checkpoint or a state dict).
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
-        UnsafeCheckpointError: ``path`` references non-allow-listed globals.
-        TypeError: the file does not hold a dict.
+        FileNotFoundError: ``path`` does not exist (or has a scheme no
+            loader handles).
+        UnsafeCheckpointError: ``path`` references non-allow-listed globals,
+            calls an allow-listed one with refused arguments, or uses a
+            pickle opcode / protocol the weights-only loader does not read.
+        CheckpointLayoutError: (an ``UnsafeCheckpointError`` and a
+            ``TypeError``) the file does not hold a dict, or a bare numpy
+            dtype object where a dict or tensor belongs.
+        CheckpointReadError: the file is truncated or no torch checkpoint.
     """
     path = os.fspath(path)
     apply_patches()
@@ -450,10 +741,6 @@ def load_checkpoint_safely(path: str, map_location: Any = 'cpu') -> dict:
         raise TypeError(f'Checkpoint "{path}" holds a '
                         f'{type(checkpoint).__name__}, expected a dict')
     return checkpoint
-
-
-class UnknownCheckpointSchemeError(RuntimeError):
-    """A CheckpointLoader scheme this module has no safe loader for."""
 
 
 def _refusing_loader(prefix: str) -> Callable:

@@ -37,10 +37,14 @@ import mdc_plugin  # noqa: F401  (safe loading, registries)
 
 import torch
 
-from mdc_plugin.utils import (UnsafeCheckpointError, WeightsNotLoadedError,
-                              assert_state_dict_loaded,
-                              atomic_save_checkpoint, extract_state_dict,
-                              load_checkpoint_safely)
+from mdc_plugin.utils import (
+    UnsafeCheckpointError, WeightsNotLoadedError, assert_state_dict_loaded,
+    atomic_save_checkpoint, extract_state_dict, load_checkpoint_safely)
+from mdc_plugin.utils.quiet_warnings import silence_known_warnings
+from mdc_plugin.utils.safe_checkpoint import (
+    CHECKPOINT_ERRORS, CheckpointLayoutError)
+
+silence_known_warnings()
 
 #: Source-checkpoint meta entries copied into the output (plain values).
 _KEPT_META = ('epoch', 'iter', 'seed', 'experiment_name', 'time',
@@ -71,6 +75,8 @@ def read_checkpoint(path: str) -> dict:
         raise FileNotFoundError(f'source checkpoint "{path}" does not exist')
     try:
         return load_checkpoint_safely(path, map_location='cpu')
+    except CheckpointLayoutError as err:  # unpickled, but not a checkpoint
+        raise ConversionError(str(err)) from None
     except UnsafeCheckpointError:
         raise
     except TypeError as err:
@@ -238,8 +244,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     prefix = args.prefix if args.prefix.endswith('.') else args.prefix + '.'
     try:
         out = convert(args.src, args.dst, args.config, prefix)
-    except (FileNotFoundError, UnsafeCheckpointError,
-            ConversionError) as err:
+    except CHECKPOINT_ERRORS + (ConversionError, ) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     n_params = sum(v.numel() for v in out['state_dict'].values())
