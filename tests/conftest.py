@@ -62,3 +62,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def tools():
+    """``(tools/train.py, tools/test.py)`` loaded as modules."""
+    from fixtures_data import load_tool
+    return load_tool('tools/train.py'), load_tool('tools/test.py')
+
+
+@pytest.fixture
+def toy_cfg(tmp_path):
+    """A one-epoch config of the toy model (tests/toy_model.py)."""
+    import toy_model
+    return toy_model.write_toy_config(
+        tmp_path / 'toy_cfg.py',
+        train_cfg=dict(by_epoch=True, max_epochs=1, val_interval=10))

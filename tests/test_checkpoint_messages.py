@@ -35,6 +35,7 @@ from fixtures_data import REPO, load_tool, write_image  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.logging import HistoryBuffer  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+from test_checkpoint_trust import _BufferState, _Reduce  # noqa: E402
 from mdc_plugin.utils import (UnsafeCheckpointError,  # noqa: E402
                               load_checkpoint_safely)
 
@@ -45,31 +46,6 @@ _RUNNER_IDS = itertools.count()
 MMCV_LITE = 'You should install ``mmcv`` rather than ``mmcv-lite``'
 FILE_CLIENT = '"FileClient" will be deprecated'
 HARD_DISK = '"HardDiskBackend" is the alias of "LocalBackend"'
-
-
-class _Reduce:
-    """Pickles as ``func(*args)`` (``func`` runs only if unpickled)."""
-
-    def __init__(self, func, *args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return self.func, self.args
-
-
-class _BufferState:
-    """Pickles as a HistoryBuffer with the given ``__setstate__`` state."""
-
-    def __init__(self, **extra):
-        self.state = dict(
-            max_length=10,
-            _log_history=np.array([1., 5.]),
-            _count_history=np.ones(2),
-            statistics_methods={})
-        self.state.update(extra)
-
-    def __reduce__(self):
-        return HistoryBuffer, (), self.state
 
 
 @pytest.fixture
@@ -227,18 +203,6 @@ def test_non_allow_listed_global_is_still_named_as_such(tmp_path, marker):
 
 
 # -------------------------------------------- 5: train/test, one line --
-@pytest.fixture(scope='module')
-def train_test():
-    return load_tool('tools/train.py'), load_tool('tools/test.py')
-
-
-@pytest.fixture
-def toy_cfg(tmp_path):
-    return toy_model.write_toy_config(
-        tmp_path / 'toy_cfg.py',
-        train_cfg=dict(by_epoch=True, max_epochs=1, val_interval=10))
-
-
 def _evil(tmp_path, marker):
     path = str(tmp_path / 'evil.pth')
     torch.save({'state_dict': toy_model.ToyModel().state_dict(),
@@ -254,9 +218,9 @@ def _one_error_line(err: str, tool: str, *parts: str) -> str:
     return lines[0]
 
 
-def test_train_and_test_report_refusal_in_one_line(train_test, toy_cfg,
+def test_train_and_test_report_refusal_in_one_line(tools, toy_cfg,
                                                    tmp_path, marker, capsys):
-    train, test = train_test
+    train, test = tools
     evil = _evil(tmp_path, marker)
     missing = str(tmp_path / 'missing.pth')
     work = str(tmp_path / 'w')

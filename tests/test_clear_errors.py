@@ -15,7 +15,6 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import mdc_plugin  # noqa: E402,F401
 import toy_model  # noqa: E402
-from fixtures_data import load_tool  # noqa: E402
 from mdc_plugin.utils import WeightsNotLoadedError  # noqa: E402
 from mdc_plugin.utils.checkpoint_rotation import \
     BadResumePointerError  # noqa: E402
@@ -24,18 +23,6 @@ from mdc_plugin.utils.safe_checkpoint import \
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MDC_CONFIG = osp.join(ROOT, 'configs/mdc/vit-tiny_shapes.py')
-
-
-@pytest.fixture(scope='module')
-def tools():
-    return load_tool('tools/train.py'), load_tool('tools/test.py')
-
-
-@pytest.fixture
-def toy_cfg(tmp_path):
-    return toy_model.write_toy_config(
-        tmp_path / 'toy_cfg.py',
-        train_cfg=dict(by_epoch=True, max_epochs=1, val_interval=10))
 
 
 def _mismatched(tmp_path, kind):

@@ -18,13 +18,14 @@ found (see docs/data_preparation.md).
 """
 import argparse
 import gzip
-import hashlib
 import os
 import os.path as osp
 import struct
 from typing import Dict, Tuple
 
 import numpy as np
+
+from mdc_plugin.utils.file_digest import sha256_file
 
 LABEL_MAGIC = 2049
 IMAGE_MAGIC = 2051
@@ -60,14 +61,6 @@ LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING \
 FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER \
 DEALINGS IN THE SOFTWARE.
 '''
-
-
-def sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def find_source(src: str, name: str) -> str:
@@ -125,10 +118,10 @@ def cut(src: str, out: str, counts: Dict[str, int]
         for name, path, array, magic in (
                 (images_name, image_src, images[:n], IMAGE_MAGIC),
                 (labels_name, label_src, labels[:n], LABEL_MAGIC)):
-            sources[osp.basename(path)] = sha256(path)
+            sources[osp.basename(path)] = sha256_file(path)
             target = osp.join(out, name + '.gz')
             write_idx_gz(target, array, magic)
-            outputs[name + '.gz'] = sha256(target)
+            outputs[name + '.gz'] = sha256_file(target)
         classes[split] = np.bincount(labels[:n], minlength=10).tolist()
     return sources, outputs, classes
 

@@ -26,7 +26,6 @@ Examples::
         --config configs/mdc/vit-b_coco.py
 """
 import argparse
-import hashlib
 import os.path as osp
 import re
 import sys
@@ -40,6 +39,7 @@ import torch
 from mdc_plugin.utils import (
     UnsafeCheckpointError, WeightsNotLoadedError, assert_state_dict_loaded,
     atomic_save_checkpoint, extract_state_dict, load_checkpoint_safely)
+from mdc_plugin.utils.file_digest import sha256_file
 from mdc_plugin.utils.quiet_warnings import silence_known_warnings
 from mdc_plugin.utils.safe_checkpoint import (
     CHECKPOINT_ERRORS, CheckpointLayoutError)
@@ -53,14 +53,6 @@ _KEPT_META = ('epoch', 'iter', 'seed', 'experiment_name', 'time',
 
 class ConversionError(ValueError):
     """The source checkpoint cannot be turned into a backbone checkpoint."""
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_checkpoint(path: str) -> dict:
@@ -185,7 +177,7 @@ def convert(src: str, dst: str, config: Optional[str] = None,
     state_dict = backbone_state_dict(checkpoint, prefix, f'"{src}"')
     meta = dict(
         source=osp.abspath(src),
-        source_sha256=_sha256(src),
+        source_sha256=sha256_file(src),
         source_prefix=prefix,
         converter='mdc_plugin tools/model_converters/extract_backbone.py',
         mdc_plugin_version=getattr(mdc_plugin, '__version__', 'unknown'),

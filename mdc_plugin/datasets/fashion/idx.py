@@ -13,12 +13,13 @@ else the small subset shipped in ``mdc_plugin/assets/fashion_mnist_subset``
 """
 import functools
 import gzip
-import hashlib
 import os.path as osp
 import struct
 from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
+
+from ...utils.file_digest import sha256_file
 
 LABEL_MAGIC = 2049
 IMAGE_MAGIC = 2051
@@ -183,14 +184,6 @@ def embedded_checksums() -> Dict[str, str]:
                              'Fashion-MNIST subset is incomplete; reinstall '
                              'mdc_plugin') from err
     return {name.lstrip('*'): digest for digest, name in rows}
-
-
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_embedded(path: str) -> None:
