@@ -206,3 +206,68 @@ def test_caption_diagnostics_reports_likelihood_and_decodings(tmp_path,
         assert row['images'] == 32
         assert 0 <= row['empty_captions'] <= 32
         assert 0 <= row['metrics']['caption/CIDEr']
+
+
+def _write(path, obj):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+def test_mdc_gap_collection_tables_budget_and_ablations(tmp_path):
+    """collect_mdc_gap.py: the budget table pairs MDC and Cap per budget
+    (gap = Cap - MDC), seeds give mean ± half-range, the committed folder
+    fills seeds the results folder lacks, and the ablation table shows each
+    named decoding's CIDEr with its empty captions (Cap's greedy decoding
+    in the left-to-right column)."""
+    root, committed = tmp_path / 'runs', tmp_path / 'committed'
+    probes = {('mdc', 1, 0): 79.0, ('cap', 1, 0): 82.0,
+              ('mdc', 2, 0): 80.5, ('cap', 2, 0): 82.5,
+              ('mdc_words-loss', 1, 0): 79.4}
+    for (name, mult, seed), acc in probes.items():
+        run = name + (f'_{mult}x' if mult > 1 else '') + f'_seed{seed}'
+        _write(root / run / 'final_scalars.json', {'probe/accuracy': acc})
+    _write(committed / 'mdc_seed1' / 'final_scalars.json',
+           {'probe/accuracy': 80.0})
+    _write(committed / 'mdc_seed0' / 'final_scalars.json',
+           {'probe/accuracy': 1.0})  # shadowed by the results folder
+
+    def decoding(options, cider, empty):
+        return dict(options=options, images=500, empty_captions=empty,
+                    metrics={'caption/CIDEr': cider,
+                             'caption/BLEU-4': cider / 2})
+
+    _write(root / 'diag_mdc_seed0.json', dict(
+        likelihood=dict(nll_per_real_token=0.8, nll_order='left_to_right',
+                        elbo_per_real_token=0.9),
+        decodings=[
+            decoding(dict(steps=8, remasking='low_confidence',
+                          block_length=None), 0.2, 230),
+            decoding(dict(steps=8, remasking='random', block_length=None),
+                     0.95, 0),
+            decoding(dict(steps=35, remasking='low_confidence',
+                          block_length=1), 1.0, 0)]))
+    _write(root / 'diag_cap_seed0.json', dict(
+        likelihood=dict(nll_per_real_token=0.5, nll_order='autoregressive'),
+        decodings=[decoding({}, 1.7, 0)]))
+    out = tmp_path / 'out'
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis/collect_mdc_gap.py', str(root),
+         '--committed', str(committed), '--out', str(out)],
+        cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    one_x = next(line for line in lines if line.startswith('| 1x'))
+    # MDC 1x: seed 0 here (79.0) and the committed seed 1 (80.0)
+    assert '79.5 ± 0.5' in one_x and '82.0 (1 seed)' in one_x
+    assert '| 2.5 |' in one_x  # 82.0 - 79.5
+    assert '0.800 (1 seed)' in one_x and '0.500 (1 seed)' in one_x
+    two_x = next(line for line in lines if line.startswith('| 2x'))
+    assert '| 2.0 |' in two_x
+    mdc_row = next(line for line in lines if line.startswith('| MDC (paper'))
+    assert '20.0 (1 seed) (230)' in mdc_row and '95.0 (1 seed) (0)' in mdc_row
+    cap_row = next(line for line in lines if line.startswith('| Cap (auto'))
+    assert cap_row.rstrip(' |').endswith('170.0 (1 seed) (0)')
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['budget']['mdc']['1']['probe']['values'] == [79.0, 80.0]
+    assert (out / 'mdc_2x_seed0' / 'final_scalars.json').is_file()
+    assert (out / 'diag_mdc_seed0.json').is_file()
