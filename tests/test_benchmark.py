@@ -1,20 +1,37 @@
-"""tools/benchmark.py (the CLI over :mod:`mdc_plugin.benchmarking`) at
-tiny size: every caption head's cases run."""
+"""tools/benchmark.py (the CLI over the harness ``tools/benchmarks/harness/``)
+at tiny size: every caption head's cases run."""
+import importlib
 import importlib.util
 import json
 import os.path as osp
+import sys
 
 import pytest
 import torch
 from mmengine.registry import init_default_scope
 
-from mdc_plugin.benchmarking import CASES, D3PM_STEPS
-from mdc_plugin.benchmarking.cases import build_model, shared_backbone
-from mdc_plugin.benchmarking.common import (build_optim, latest_checkpoint,
-                                            train_batch)
-from mdc_plugin.benchmarking.train_memory import bench_memory
-
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOOLS = osp.join(ROOT, 'tools')
+
+
+def import_harness():
+    """``benchmarks.harness`` as tools/benchmark.py imports it (tools/ on
+    ``sys.path`` only while importing: tools/test.py, tools/train.py...
+    would otherwise shadow modules of those names)."""
+    sys.path.insert(0, TOOLS)
+    try:
+        return importlib.import_module('benchmarks.harness')
+    finally:
+        sys.path.remove(TOOLS)
+
+
+import_harness()
+from benchmarks.harness import CASES, D3PM_STEPS  # noqa: E402
+from benchmarks.harness.cases import (build_model,  # noqa: E402
+                                      shared_backbone)
+from benchmarks.harness.common import (build_optim,  # noqa: E402
+                                       latest_checkpoint, train_batch)
+from benchmarks.harness.train_memory import bench_memory  # noqa: E402
 
 
 @pytest.fixture(scope='module')
@@ -106,11 +123,11 @@ def test_unknown_case_is_refused(bench, capsys):
 
 
 def test_memory_probe_runs_in_a_fresh_process():
-    """The memory section's probe (a subprocess on the CPU) after the
-    harness moved into the library."""
+    """The memory section's probe (a subprocess on the CPU, importing the
+    harness from tools/)."""
     from rich.progress import Progress
 
-    from mdc_plugin.benchmarking import BenchmarkOptions
+    from benchmarks.harness import BenchmarkOptions
     mdc = [c for c in CASES if c.name == 'MDC']
     with Progress(disable=True) as progress:
         res = bench_memory(mdc, BenchmarkOptions(batch_size=2), progress)
@@ -127,9 +144,9 @@ def test_quality_section_on_a_saved_checkpoint(tmp_path):
 
     from rich.progress import Progress
 
-    from mdc_plugin.benchmarking import BenchmarkOptions
-    from mdc_plugin.benchmarking.common import load_cfg
-    from mdc_plugin.benchmarking.quality import bench_quality
+    from benchmarks.harness import BenchmarkOptions
+    from benchmarks.harness.common import load_cfg
+    from benchmarks.harness.quality import bench_quality
     init_default_scope('mmpretrain')
     ar = next(c for c in CASES if c.name == 'AR')
     model = build_model(ar, cfg=copy.deepcopy(load_cfg(ar.config).model))

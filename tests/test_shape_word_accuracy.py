@@ -4,7 +4,9 @@ Models are seeded and untrained; an untrained head never names a shape, so
 where a non-trivial number is needed its logits are limited to the four
 shape words (the choice among them still depends on image and text).
 """
+import ast
 import json
+import types
 
 import pytest
 import torch
@@ -16,7 +18,8 @@ from mmpretrain.registry import DATASETS, METRICS, MODELS
 from fixtures_data import (load_repo_config, load_tool,
                            write_tiny_shapes_config)
 from mdc_plugin.datasets.shapes import SHAPES
-from mdc_plugin.evaluation.metrics import ShapeWordAccuracy
+from mdc_plugin.evaluation.metrics import ShapeWordAccuracy, caption_reading
+from mdc_plugin.evaluation.metrics import shape_word_accuracy as swa_module
 
 MDC_CFG = 'configs/mdc/vit-tiny_shapes.py'
 CAP_CFG = 'configs/baselines/cap_vit-tiny_shapes.py'
@@ -129,6 +132,57 @@ def test_unbound_metric_says_how_to_bind():
     # a bare MMEngine Evaluator finds it too
     assert isinstance(Evaluator([dict(type='ShapeWordAccuracy')]).metrics[0],
                       ShapeWordAccuracy)
+
+
+def test_metric_knows_no_head_class():
+    """The metric module imports nothing from mdc_plugin.models and names
+    no head class: it reads the head through ``caption_reading``."""
+    with open(swa_module.__file__) as f:
+        source = f.read()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            assert 'models' not in (node.module or ''), node.module
+    assert 'CaptionHead' not in source and 'isinstance(head' not in source
+
+
+@pytest.mark.parametrize('cfg,reading', [(MDC_CFG, 'masked'),
+                                         (CAP_CFG, 'causal')])
+def test_reading_from_the_head_attribute(cfg, reading):
+    head = seeded_model(cfg, 0).head
+    assert caption_reading(head) == reading
+    # the metric's argument overrides the head's attribute
+    other = 'causal' if reading == 'masked' else 'masked'
+    head.caption_reading = other
+    assert caption_reading(head) == other
+    assert caption_reading(head, reading) == reading
+
+
+def test_heads_it_cannot_read_are_refused():
+    decoder = dict(decoder=lambda *a, **k: None, logits=lambda h: h)
+    d3pm_like = types.SimpleNamespace(
+        decode_keys=('scale', 'steps', 'temperature'), **decoder)
+    with pytest.raises(TypeError, match='cannot tell how'):
+        caption_reading(d3pm_like)
+    prefix_like = types.SimpleNamespace(decode_keys=('clamp', 'eta',
+                                                     'steps'))
+    with pytest.raises(TypeError, match='no token decoder'):
+        caption_reading(prefix_like, 'masked')
+    with pytest.raises(ValueError, match='reading='):
+        caption_reading(d3pm_like, 'sideways')
+    with pytest.raises(ValueError, match='reading='):
+        ShapeWordAccuracy(reading='sideways')
+
+
+def test_reading_in_the_metric_config(tiny_shapes_root):
+    """``reading`` given in the config: same numbers as when inferred."""
+    model = seeded_model(CAP_CFG, 1)
+    only_shape_words(model.head)
+    batch = shapes_batch(CAP_CFG, tiny_shapes_root)
+    metric = METRICS.build(dict(type='ShapeWordAccuracy', reading='causal'))
+    metric.bind_model(model)
+    metric.process(batch, batch['data_samples'])
+    assert metric.evaluate(24) == {
+        'shape_word/accuracy': 100 * OLD_TOOL[CAP_CFG, 1]}
 
 
 def seeded_checkpoint_with_shape_logits(path: str, monkeypatch):

@@ -4,20 +4,23 @@
         gpu] [--rounds 15] [--out docs/results_data/benchmarks/cpu.json]
         [--profile]
 
-The harness is :mod:`mdc_plugin.benchmarking` (what each section measures
-is in its modules' docstrings and docs/benchmarks.md); this prints its
-tables and writes its results as JSON.
+The harness is ``tools/benchmarks/harness/`` (imported as
+``benchmarks.harness``: this script's folder, tools/, is ``sys.path[0]``;
+what each section measures is in its modules' docstrings and
+docs/benchmarks.md); this prints its tables and writes its results as JSON.
 """
 import argparse
 import sys
 from typing import List, Optional
 
 import mdc_plugin  # noqa: F401  (registers the heads)
-from mdc_plugin.benchmarking import (
-    CASES, SAMPLE_TOKENIZERS, SECTIONS, BenchmarkOptions, print_tables,
-    profile_heads, run_benchmarks)
 from mdc_plugin.utils.atomic_io import atomic_dump_json
 from mdc_plugin.utils.quiet_warnings import silence_known_warnings
+
+# tools/benchmarks/harness/ (tools/ is sys.path[0] of this script)
+from benchmarks.harness import (CASES, SAMPLE_TOKENIZERS, SECTIONS,
+                                BenchmarkOptions, print_tables,
+                                profile_heads, run_benchmarks)
 
 silence_known_warnings()
 

@@ -27,6 +27,9 @@ class AutoregressiveCaptionHead(CrossAttentionCaptionHead):
         **kwargs: decoder shape, see :class:`CrossAttentionCaptionHead`.
     """
 
+    #: How the decoder reads a caption (metrics probing it use this).
+    caption_reading = 'causal'
+
     def __init__(self, tokenizer: Union[dict, CaptionTokenizer],
                  max_length: int, image_dims: int,
                  parallel_prob: float = 0.0, temperature: float = 0.0,

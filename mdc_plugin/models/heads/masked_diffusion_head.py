@@ -59,6 +59,9 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         **kwargs: decoder shape, see :class:`CrossAttentionCaptionHead`.
     """
 
+    #: How the decoder reads a caption (metrics probing it use this).
+    caption_reading = 'masked'
+
     def __init__(self, tokenizer: Union[dict, CaptionTokenizer],
                  max_length: int, image_dims: int,
                  t_range: Tuple[float, float] = (1e-3, 1.0),

@@ -1,8 +1,9 @@
 """Shared pieces of the benchmark harness: the repository root, config
 loading, the device, the fixed training batch and the optimizer.
 
-The harness reads the checkout's ``configs/``, ``work_dirs/`` and
-``tools/train.py``, so it runs from an editable install of the repository.
+The harness is tool code of the checkout (``tools/benchmarks/harness/``,
+not part of the installed ``mdc_plugin``): it reads the checkout's
+``configs/``, ``work_dirs/`` and ``tools/train.py``.
 """
 import contextlib
 import os
@@ -14,8 +15,10 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-#: The repository checkout (``mdc_plugin/benchmarking/`` is two levels in).
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: ``tools/``, the folder holding the ``benchmarks`` package of the harness.
+TOOLS = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: The repository checkout (``tools/benchmarks/harness/`` is three levels in).
+ROOT = osp.dirname(TOOLS)
 #: The config whose backbone and train split every case shares.
 MDC_CONFIG = 'configs/mdc/vit-tiny_shapes.py'
 

@@ -23,13 +23,15 @@ from mmengine.registry import init_default_scope
 from rich.progress import Progress
 
 from .cases import HeadCase, build_model, case_by_name
-from .common import ROOT, build_optim, train_batch
+from .common import ROOT, TOOLS, build_optim, train_batch
 from .options import BenchmarkOptions
 from .timing import interleave, median_ratio, sync
 
-#: The subprocess of the CPU memory probe: ``CASE BATCH_SIZE`` follow.
-PROBE_CODE = ('import sys; from mdc_plugin.benchmarking.train_memory '
-              'import probe_main; probe_main(sys.argv[1:])')
+#: The subprocess of the CPU memory probe: ``TOOLS CASE BATCH_SIZE``
+#: follow (``TOOLS``: the folder to import ``benchmarks.harness`` from).
+PROBE_CODE = ('import sys; sys.path.insert(0, sys.argv[1]); '
+              'from benchmarks.harness.train_memory import probe_main; '
+              'probe_main(sys.argv[2:])')
 
 
 def bench_train(cases: List[HeadCase], opts: BenchmarkOptions,
@@ -118,7 +120,7 @@ def bench_memory(cases: List[HeadCase], opts: BenchmarkOptions,
             result[case.name] = memory_probe(case.name, opts.batch_size)
         else:
             out = subprocess.run(
-                [sys.executable, '-c', PROBE_CODE, case.name,
+                [sys.executable, '-c', PROBE_CODE, TOOLS, case.name,
                  str(opts.batch_size)],
                 capture_output=True, text=True, cwd=ROOT)
             if out.returncode:

@@ -1,5 +1,11 @@
 """Caption-head benchmark harness (``tools/benchmark.py`` is its CLI).
 
+Tool code of the checkout, not of the installed ``mdc_plugin``: it reads
+``configs/``, ``work_dirs/`` and ``tools/train.py`` relative to the
+checkout. ``tools/benchmark.py`` imports it as ``benchmarks.harness``
+(``tools/`` is its ``sys.path[0]``); elsewhere put ``tools/`` on
+``sys.path`` first.
+
 Every head is an entry of :data:`~.cases.CASES` (MDC, AR, D3PM, Prefix)
 on the same backbone, weights and batch. Ratios are measured side by side
 in one process: every case is warmed up, then the timed repetitions are
