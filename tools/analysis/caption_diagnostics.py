@@ -13,8 +13,8 @@ Reports, on the config's val (or test) dataloader:
   caption (``--elbo-draws`` masks, t ~ U(0, 1]);
 * caption scores (BLEU-4, ROUGE-L, CIDEr) and the number of empty captions
   for each decoding: Cap greedy; MDC for every ``steps x remasking x
-  block_length`` (0 = one block; combinations with more blocks than steps
-  are skipped) plus strictly left to right (``block_length=1``, one token
+  block_length`` (0 = one block, passed as ``block_length = L - 1``;
+  combinations with more blocks than steps are skipped) plus strictly left to right (``block_length=1``, one token
   per step).
 """
 import argparse
@@ -40,7 +40,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--remaskings', nargs='+',
                    default=['low_confidence', 'random'])
     p.add_argument('--block-lengths', type=int, nargs='+', default=[0, 9],
-                   help='0 = the whole caption is one block')
+                   help='0 = the whole caption is one block (passed as '
+                   'block_length = L - 1)')
     p.add_argument('--elbo-draws', type=int, default=16)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--max-batches', type=int, default=None,
@@ -61,9 +62,11 @@ def decodings(model, args) -> list:
     for steps in args.steps:
         for remasking in args.remaskings:
             for block in args.block_lengths:
-                block_length = None if block == 0 else block
-                blocks = 1 if block_length is None else -(-positions // block)
-                if blocks > steps:
+                # one block spanning the caption: the same decoding as
+                # block_length=None, which as an override would keep the
+                # config's own block length
+                block_length = positions if block == 0 else block
+                if -(-positions // block_length) > steps:
                     continue
                 out.append(dict(steps=steps, remasking=remasking,
                                 block_length=block_length))

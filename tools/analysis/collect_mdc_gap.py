@@ -37,13 +37,16 @@ ABLATION_ROWS = [
     ('cap', 'Cap (autoregressive)'),
     ('cappa', 'CapPa (Cap, 75% parallel-decoded samples)'),
 ]
+#: Caption positions of the Fashion bed (max_length 36 less bos): a block
+#: this long (or ``None``) is one block over the whole caption.
+POSITIONS = 35
 #: Named decodings of the tables: MDC sampler options (Cap decodes
 #: greedily, which fills the 'left to right' column).
 DECODINGS = {
     'surest-first, 8 steps': dict(steps=8, remasking='low_confidence',
-                                  block_length=None),
+                                  block_length=POSITIONS),
     'random order, 8 steps': dict(steps=8, remasking='random',
-                                  block_length=None),
+                                  block_length=POSITIONS),
     'surest-first in blocks of 9, 8 steps': dict(
         steps=8, remasking='low_confidence', block_length=9),
     'left to right, 1 token/step': dict(steps=35, remasking='low_confidence',
@@ -62,12 +65,20 @@ def find_runs(root: str) -> Dict[tuple, str]:
     return runs
 
 
+def one_block(options: dict) -> dict:
+    """``options`` with ``block_length=None`` written as :data:`POSITIONS`
+    (the same decoding)."""
+    if 'block_length' in options and options['block_length'] is None:
+        return dict(options, block_length=POSITIONS)
+    return options
+
+
 def decoding_row(diag: Optional[dict], options: dict) -> Optional[dict]:
     """The diagnostics row decoded with ``options`` (Cap: its one row)."""
     if not diag:
         return None
     for row in diag['decodings']:
-        if row['options'] in (options, {}):
+        if one_block(row['options']) in (options, {}):
             return row
     return None
 

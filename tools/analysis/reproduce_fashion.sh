@@ -7,7 +7,10 @@
 # LANE splits the training runs into two halves (a, b) that can run side by
 # side on two cores (OMP_NUM_THREADS=1 each); 'probes' runs the probes and
 # the collection once both halves are done; 'all' does everything in order;
-# 'custom' runs the jobs listed in LANE_JOBS (e.g. LANE_JOBS='cap:1 clip:1').
+# 'custom' runs the jobs listed in LANE_JOBS (e.g. LANE_JOBS='cap:1 clip:1');
+# 'gap' runs tools/analysis/caption_diagnostics.py on every finished caption
+# run (BLOCKS: the block lengths of the MDC grid, default '0 9') and
+# collects "Why MDC trails Cap" (docs/results_data/fashion_gap).
 # The committed docs/results_data/fashion/NAME_seedS folders hold each
 # finished run's final scalars: copied into OUT, collect_fashion.py counts
 # them beside new runs.
@@ -124,11 +127,39 @@ sweep() {  # sweep OUTFILE NAME SEED STEPS... [--cfg-options ...]
   echo "sweep -> $out"
 }
 
+diag() {  # diag RUN: caption diagnostics of a finished run's last checkpoint
+  local run=$1 out="$OUT/diag_$1.json" name mult=1 ckpt
+  [ -f "$out" ] && { echo "skip $out"; return; }
+  name=${run%_seed*}
+  if [[ $name =~ ^(.+)_([0-9]+)x$ ]]; then
+    name=${BASH_REMATCH[1]} mult=${BASH_REMATCH[2]}
+  fi
+  [ -n "${CFG[$name]:-}" ] || { echo "skip $run (no config for $name)"; return; }
+  ckpt="$OUT/$run/iter_$((MAX_ITERS * mult)).pth"
+  [ -f "$ckpt" ] || { echo "skip $run (no checkpoint $ckpt)"; return; }
+  python tools/analysis/caption_diagnostics.py "${CFG[$name]}" "$ckpt" \
+    --split val --steps 8 35 --block-lengths ${BLOCKS:-0 9} \
+    --out "$out" > "${out%.json}.log" 2>&1
+  echo "diagnostics -> $out"
+}
+
+gap() {  # "Why MDC trails Cap": diagnostics of every finished run, tables
+  local dir
+  for dir in "$OUT"/*_seed*/; do
+    dir=$(basename "$dir")
+    [[ $dir == supervised* || $dir == clip* ]] || diag "$dir"
+  done
+  python tools/analysis/collect_mdc_gap.py "$OUT" \
+    --committed docs/results_data/fashion --out docs/results_data/fashion_gap \
+    --plot docs/images/fashion_mdc_gap_budget.png
+}
+
 case "$LANE" in
   a) run_lane "$LANE_A" ;;
   b) run_lane "$LANE_B" ;;
   probes) probes ;;
   custom) run_lane "${LANE_JOBS:?set LANE_JOBS, e.g. 'cap:1 clip:1'}" ;;
+  gap) gap ;;
   all) run_lane "$LANE_A"; run_lane "$LANE_B"; probes ;;
-  *) echo "LANE must be a, b, probes or all" >&2; exit 2 ;;
+  *) echo "LANE must be a, b, probes, custom, gap or all" >&2; exit 2 ;;
 esac
