@@ -14,8 +14,8 @@ Reports, on the config's val (or test) dataloader:
 * caption scores (BLEU-4, ROUGE-L, CIDEr) and the number of empty captions
   for each decoding: Cap greedy; MDC for every ``steps x remasking x
   block_length`` (0 = one block, passed as ``block_length = L - 1``;
-  combinations with more blocks than steps are skipped) plus strictly left to right (``block_length=1``, one token
-  per step).
+  combinations with more blocks than steps are skipped) plus strictly left
+  to right (``block_length=1``, one token per step).
 """
 import argparse
 import json
