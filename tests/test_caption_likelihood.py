@@ -21,8 +21,14 @@ def test_block_schedule_splits_steps_and_positions():
     # one block is the whole caption, as before blocks existed
     (whole,) = head.block_schedule(4, 'uniform', None)
     assert whole[:2] == (1, L) and sum(whole[2]) == L - 1
-    with pytest.raises(ValueError, match='fewer than the 11 blocks'):
-        head.block_schedule(8, 'uniform', 1)
+    # fewer steps than blocks: the blocks widen to ceil(11 / steps), so
+    # the decoding still takes exactly the steps asked for
+    widened = head.block_schedule(4, 'uniform', 1)
+    assert [(s, e) for s, e, _ in widened] == [(1, 4), (4, 7), (7, 10),
+                                               (10, 12)]
+    assert sum(len(c) for _, _, c in widened) == 4
+    with pytest.raises(ValueError, match='steps'):
+        head.block_schedule(0, 'uniform', 3)
     with pytest.raises(ValueError, match='block_length'):
         head.block_schedule(8, 'uniform', 0)
     with pytest.raises(ValueError, match='block_length'):

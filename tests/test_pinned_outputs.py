@@ -219,9 +219,30 @@ PREFIX_SCORES = [-0.007388535887002945, 0.012304238975048065,
 
 # ---------------------------------------------------------- caption heads
 def test_mdc_head_pinned(tiny_shapes_root):
+    """The recorded captions were decoded surest-first over the whole
+    caption, the config's sampler until issue 21; one block as long as the
+    caption (block_length = 15) still gives them token for token."""
     cfg = load_repo_config(MDC_CFG)
     assert cfg.model.head.type == 'MaskedDiffusionCaptionHead'
-    check(head_outputs(cfg, tiny_shapes_root), MDC_EXPECTED)
+    check(head_outputs(cfg, tiny_shapes_root, block_length=15), MDC_EXPECTED)
+
+
+#: The config's sampler since issue 21 (surest-first in blocks of 2),
+#: recorded at its change (the losses are MDC_EXPECTED's, unchanged).
+MDC_BLOCKS_CAPTIONS = [
+    'one one one one one one one one one one one a a a a',
+    'one one one one one one one one one one one one bottom one one',
+    'one one one one one one one one one blue one a a a a',
+    'one one one one one one bottom one bottom one bottom bottom bottom '
+    'bottom bottom',
+]
+
+
+def test_mdc_head_pinned_with_the_config_sampler(tiny_shapes_root):
+    cfg = load_repo_config(MDC_CFG)
+    assert cfg.model.head.sampler.block_length == 2
+    check(head_outputs(cfg, tiny_shapes_root),
+          dict(MDC_EXPECTED, captions=MDC_BLOCKS_CAPTIONS))
 
 
 def test_cap_head_pinned(tiny_shapes_root):

@@ -26,13 +26,15 @@ model = dict(
         num_heads=4,
         t_range=(0.5, 1.0),
         loss_weighting='elbo',
-        # Random-order remasking: on this bed it lifts 8-step val CIDEr from
-        # 18.0 to 95.0 (mean of 2 seeds) over low-confidence remasking,
-        # which commits the surest words first and repeats them
-        # (docs/results.md, "MDC decoding"); the runs of the results table
-        # validated with low_confidence during training.
+        # Surest-first in left-to-right blocks of 5 (LLaDA's
+        # semi-autoregressive decoding): the padding EOS can no longer be
+        # committed before the words, so no caption comes out empty. On the
+        # val scenes (docs/results.md, "Why MDC trails Cap") it gives
+        # 8-step CIDEr 93.7 with no empty caption, against 28.4 (140 empty)
+        # surest-first over the whole caption and 98.4 (9 empty) in random
+        # order; at one token per step 133.7 against 25.0 and 106.8.
         sampler=dict(steps=8, temperature=0.0, schedule='uniform',
-                     remasking='random', block_length=None),
+                     remasking='low_confidence', block_length=5),
     ),
 )
 default_hooks = {{_base_.fashion_default_hooks}}

@@ -55,7 +55,8 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         sampler: defaults for :meth:`sample`: ``steps`` (int), ``temperature``
             (0 = greedy), ``schedule`` ('uniform' or 'cosine'), ``remasking``
             ('low_confidence' or 'random'), ``block_length`` (None: one
-            block; k: semi-autoregressive blocks of k positions).
+            block; k: semi-autoregressive blocks of k positions, widened
+            to ceil((L-1) / steps) when there are fewer steps than blocks).
         **kwargs: decoder shape, see :class:`CrossAttentionCaptionHead`.
     """
 
@@ -105,26 +106,28 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
 
         ``steps`` is the total: each block gets an equal share (earlier
         blocks one more where it does not divide), spent by ``schedule``.
+        With fewer steps than blocks, the blocks are widened to
+        ``ceil((L-1) / steps)`` positions, so every block gets a step and
+        the step count (the decoder passes) stays what was asked.
 
         Returns:
             ``(start, end, counts)`` per block: positions ``start..end-1``
             committed ``counts[s]`` at step s.
 
         Raises:
-            ValueError: a block length < 1 or fewer steps than blocks.
+            ValueError: a block length that is not None or an int >= 1, or
+                steps < 1.
         """
         positions = self.max_length - 1
         size = positions if block_length is None else block_length
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f'sampler.block_length={block_length!r} must be '
                              'None or an int >= 1')
+        if isinstance(steps, bool) or not isinstance(steps, int) or \
+                steps < 1:
+            raise ValueError(f'sampler.steps={steps!r} must be an int >= 1')
+        size = max(size, -(-positions // steps))
         starts = list(range(1, self.max_length, size))
-        if steps < len(starts):
-            raise ValueError(
-                f'sampler.steps={steps} is fewer than the {len(starts)} '
-                f'blocks of block_length={block_length} over {positions} '
-                'caption positions: every block needs a step (raise steps '
-                'or block_length)')
         base, extra = divmod(steps, len(starts))
         blocks = []
         for i, start in enumerate(starts):
