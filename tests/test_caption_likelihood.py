@@ -217,7 +217,10 @@ def _shipped_mdc_configs():
     for path in sorted(glob.glob(osp.join(REPO, 'configs', 'mdc', '*.py'))):
         rel = osp.relpath(path, REPO)
         head = load_repo_config(rel).model.head
-        if head.type == 'MaskedDiffusionCaptionHead':
+        # with no loss on the padding the model is never sure of it, and
+        # surest-first over the whole caption is right (words-loss config)
+        if head.type == 'MaskedDiffusionCaptionHead' and \
+                head.get('padding_weight', 1.0) > 0:
             found.append(rel)
     return found
 
