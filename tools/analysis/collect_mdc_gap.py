@@ -84,6 +84,8 @@ def decoding_row(diag: Optional[dict], options: dict) -> Optional[dict]:
     return None
 
 
+#: The raw-pixel probe of the Fashion comparison (results_data/fashion).
+PIXELS_PROBE = 83.1
 #: Rows trained without loss on the padding: their ELBO counts padding
 #: positions the model never learned, so it is left out of the tables.
 NO_ELBO = ('mdc_words-loss', )
@@ -111,10 +113,12 @@ def run_numbers(run_dir: str, diag: Optional[dict]) -> dict:
 
 
 def collect(root: str, committed: Optional[str]) -> dict:
-    runs = find_runs(root)
+    names = set(BUDGET_ROWS) | {name for name, _ in ABLATION_ROWS}
+    runs = {k: p for k, p in find_runs(root).items() if k[0] in names}
     if committed:
         for key, path in find_runs(committed).items():
-            runs.setdefault(key, path)
+            if key[0] in names:
+                runs.setdefault(key, path)
     per_run = {}
     for (name, mult, seed), path in sorted(runs.items()):
         base = osp.basename(osp.normpath(path))
@@ -190,6 +194,7 @@ def ablation_table(summary: dict) -> str:
 
 def plot_budget(summary: dict, path: str) -> None:
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -208,7 +213,10 @@ def plot_budget(summary: dict, path: str) -> None:
     ax2.set(xscale='log', xlabel='budget (x 1,200 iterations)',
             ylabel='nats per real token', title='val caption NLL '
             '(MDC: left to right)')
+    ax1.axhline(PIXELS_PROBE, color='gray', ls='--', lw=1,
+                label=f'raw pixels ({PIXELS_PROBE})')
     for ax in (ax1, ax2):
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xticks([1, 2, 4], ['1x', '2x', '4x'])
         ax.legend()
     fig.tight_layout()
