@@ -31,9 +31,9 @@ from mdc_plugin.utils import atomic_dump_json
 from mdc_plugin.utils.checkpoint_rotation import (
     BadResumePointerError)
 from mdc_plugin.utils.cli import (
-    NO_STRICT_FLAG, UnknownConfigKeyError, build_runner, default_work_dir,
-    finish_distributed, merge_cfg_options, prepare_cpu_distributed,
-    set_local_rank)
+    NO_STRICT_FLAG, build_runner, default_work_dir, finish_distributed,
+    merge_cfg_options, prepare_cpu_distributed, run_cli, set_local_rank,
+    UnknownConfigKeyError)
 from mdc_plugin.utils.quiet_warnings import silence_known_warnings
 from mdc_plugin.utils.safe_checkpoint import CHECKPOINT_ERRORS
 from mdc_plugin.utils.weights import WeightsNotLoadedError
@@ -144,13 +144,7 @@ def cli(argv=None) -> int:
     """The command line: ``main``, with a refused, missing or unreadable
     checkpoint (:data:`USER_ERRORS`) reported as one line on stderr and
     exit status 1, as ``tools/caption.py`` and the other tools do."""
-    try:
-        main(argv)
-    except USER_ERRORS as err:
-        print(f'tools/test.py: error: {err}', file=sys.stderr)
-        return 1
-    return 0
-
+    return run_cli(main, 'tools/test.py', USER_ERRORS, argv)
 
 if __name__ == '__main__':
     sys.exit(cli())

@@ -29,9 +29,9 @@ import mdc_plugin  # noqa: F401  (registers modules, safe checkpoints)
 from mdc_plugin.utils.checkpoint_rotation import (
     BadResumePointerError)
 from mdc_plugin.utils.cli import (
-    NO_STRICT_FLAG, UnknownConfigKeyError, accelerator_available,
-    build_runner, default_work_dir, finish_distributed, merge_cfg_options,
-    prepare_cpu_distributed, set_local_rank)
+    NO_STRICT_FLAG, accelerator_available, build_runner, default_work_dir,
+    finish_distributed, merge_cfg_options, prepare_cpu_distributed, run_cli,
+    set_local_rank, UnknownConfigKeyError)
 from mdc_plugin.utils.quiet_warnings import silence_known_warnings
 from mdc_plugin.utils.safe_checkpoint import CHECKPOINT_ERRORS
 from mdc_plugin.utils.weights import WeightsNotLoadedError
@@ -204,13 +204,7 @@ def cli(argv=None) -> int:
     """The command line: ``main``, with a refused, missing or unreadable
     checkpoint (:data:`USER_ERRORS`) reported as one line on stderr and
     exit status 1, as ``tools/caption.py`` and the other tools do."""
-    try:
-        main(argv)
-    except USER_ERRORS as err:
-        print(f'tools/train.py: error: {err}', file=sys.stderr)
-        return 1
-    return 0
-
+    return run_cli(main, 'tools/train.py', USER_ERRORS, argv)
 
 if __name__ == '__main__':
     sys.exit(cli())

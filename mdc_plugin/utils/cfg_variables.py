@@ -15,8 +15,8 @@ of the keys that hold its value, or refuses it naming those keys.
 import ast
 import os.path as osp
 import re
-from typing import (Any, Dict, FrozenSet, List, NamedTuple, Optional, Set,
-                    Tuple)
+from typing import (Any, Dict, FrozenSet, Iterator, List, NamedTuple,
+                    Optional, Set, Tuple)
 
 __all__ = ['copied_variables', 'resolve_variable_overrides',
            'CopiedVariableError', 'derived_entries',
@@ -45,17 +45,9 @@ def _base_files(tree: ast.Module, path: str) -> List[str]:
     return []
 
 
-def copied_variables(config_path: str) -> Dict[str, Set[str]]:
-    """Top-level variables copied into other top-level entries at load.
-
-    Args:
-        config_path (str): a Python config file.
-
-    Returns:
-        dict: variable name -> names of the top-level entries that copy it
-        (``'*'`` for a ``{{_base_.name}}`` reference).
-    """
-    out: Dict[str, Set[str]] = {}
+def _config_chain(config_path: str) -> Iterator[Tuple[str, str, ast.Module]]:
+    """``(path, text, tree)`` of a config file and every file of its
+    ``_base_`` chain, each once (missing files are skipped)."""
     todo, seen = [osp.abspath(config_path)], set()
     while todo:
         path = todo.pop()
@@ -69,6 +61,22 @@ def copied_variables(config_path: str) -> Dict[str, Set[str]]:
         except SyntaxError:  # {{ }} placeholders outside strings
             tree = ast.parse(_BASE_REF.sub('_base_ref_', text).replace(
                 '}}', ''))
+        yield path, text, tree
+        todo.extend(_base_files(tree, path))
+
+
+def copied_variables(config_path: str) -> Dict[str, Set[str]]:
+    """Top-level variables copied into other top-level entries at load.
+
+    Args:
+        config_path (str): a Python config file.
+
+    Returns:
+        dict: variable name -> names of the top-level entries that copy it
+        (``'*'`` for a ``{{_base_.name}}`` reference).
+    """
+    out: Dict[str, Set[str]] = {}
+    for _, text, tree in _config_chain(config_path):
         for name in _BASE_REF.findall(text):
             out.setdefault(name, set()).add(ANY)
         assigns = [(t.id, node) for node in tree.body
@@ -80,7 +88,6 @@ def copied_variables(config_path: str) -> Dict[str, Set[str]]:
                 if isinstance(sub, ast.Name) and sub.id in tops \
                         and sub.id not in (name, '_base_'):
                     out.setdefault(sub.id, set()).add(name)
-        todo.extend(_base_files(tree, path))
     return out
 
 
@@ -250,19 +257,7 @@ def derived_entries(config_path: str) -> Dict[str, List[Derived]]:
         dict: variable name -> its :class:`Derived` entries.
     """
     out: Dict[str, List[Derived]] = {}
-    todo, seen = [osp.abspath(config_path)], set()
-    while todo:
-        path = todo.pop()
-        if path in seen or not osp.isfile(path):
-            continue
-        seen.add(path)
-        with open(path, encoding='utf-8') as f:
-            text = f.read()
-        try:
-            tree = ast.parse(text)
-        except SyntaxError:  # {{ }} placeholders outside strings
-            tree = ast.parse(_BASE_REF.sub('_base_ref_', text).replace(
-                '}}', ''))
+    for _, _, tree in _config_chain(config_path):
         for node in tree.body:
             if not isinstance(node, ast.Assign):
                 continue
@@ -273,7 +268,6 @@ def derived_entries(config_path: str) -> Dict[str, List[Derived]]:
                     entry = Derived(target.id, sub, expr, names)
                     for name in names - {target.id}:
                         out.setdefault(name, []).append(entry)
-        todo.extend(_base_files(tree, path))
     return out
 
 

@@ -33,6 +33,7 @@ from .cfg_variables import (CopiedVariableError, copied_variables,
                             resolve_variable_overrides)
 
 __all__ = [
+    'run_cli',
     'UnknownConfigKeyError', 'check_cfg_options', 'merge_cfg_options',
     'default_work_dir', 'set_local_rank', 'build_runner',
     'prepare_cpu_distributed', 'accelerator_available',
@@ -337,3 +338,16 @@ def build_runner(cfg: Config, strict_load: bool = True):
     if strict_load:
         strict_checkpoint_loading(runner)
     return runner
+
+
+def run_cli(main, prog: str, user_errors: tuple, argv=None) -> int:
+    """Run a tool's ``main(argv)``; a user error (a refused, missing or
+    unreadable checkpoint...) is one line ``PROG: error: ...`` on stderr
+    and exit status 1 instead of a traceback."""
+    import sys
+    try:
+        main(argv)
+    except user_errors as err:
+        print(f'{prog}: error: {err}', file=sys.stderr)
+        return 1
+    return 0
