@@ -253,7 +253,7 @@ def test_reference_probes_leave_training_unchanged(tmp_path, fashion_root):
 
 def test_example_figure_redoes_one_model_and_keeps_the_others(tmp_path,
                                                                fashion_root):
-    """fashion_examples.py: the shipped MDC config (random-order remasking)
+    """fashion_examples.py: the shipped MDC config (surest-first in blocks)
     captions the same scenes the same way twice (seeded), ``--previous``
     keeps the captions of models not given again, and captions of other
     scenes are refused."""
@@ -269,7 +269,8 @@ def test_example_figure_redoes_one_model_and_keeps_the_others(tmp_path,
     config = write_tiny_fashion_config(
         str(tmp_path / 'c.py'), 'configs/mdc/resnet18-w32_fashion.py',
         fashion_root)
-    assert Config.fromfile(config).model.head.sampler.remasking == 'random'
+    sampler = Config.fromfile(config).model.head.sampler
+    assert (sampler.remasking, sampler.block_length) == ('low_confidence', 5)
     torch.manual_seed(0)
     ckpt = str(tmp_path / 'mdc.pth')
     torch.save({'state_dict': MODELS.build(
