@@ -78,3 +78,22 @@ def toy_cfg(tmp_path):
     return toy_model.write_toy_config(
         tmp_path / 'toy_cfg.py',
         train_cfg=dict(by_epoch=True, max_epochs=1, val_interval=10))
+
+
+@pytest.fixture(scope='module')
+def server(tmp_path_factory):
+    """``(root dir, base URL)`` of an HTTP server on 127.0.0.1 serving the
+    root dir (remote-checkpoint tests)."""
+    import functools
+    import http.server
+    import threading
+    root = tmp_path_factory.mktemp('served')
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f'http://127.0.0.1:{httpd.server_address[1]}'
+    httpd.shutdown()
+    httpd.server_close()

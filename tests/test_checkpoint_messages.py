@@ -12,8 +12,6 @@
 None of these weakens the refusal: every crafted file is still refused and
 no payload runs.
 """
-import functools
-import http.server
 import itertools
 import os
 import os.path as osp
@@ -21,7 +19,6 @@ import pickle
 import struct
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -263,21 +260,6 @@ def test_test_py_command_line_exits_1_with_one_line(toy_cfg, tmp_path,
 
 
 # -------------------------------------------- 6: caption.py over HTTP --
-@pytest.fixture(scope='module')
-def server(tmp_path_factory):
-    """``(root dir, base URL)`` of an HTTP server on 127.0.0.1."""
-    root = tmp_path_factory.mktemp('served')
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f'http://127.0.0.1:{httpd.server_address[1]}'
-    httpd.shutdown()
-    httpd.server_close()
-
-
 MDC_CFG = osp.join(REPO, 'configs', 'mdc', 'vit-tiny_shapes.py')
 
 

@@ -7,13 +7,10 @@ backend that fetches over that server, ``pavi://``) and through the tools
 (``tools/train.py`` ``load_from`` / ``--resume URL`` / ``Pretrained``,
 ``tools/test.py``) and ``mmpretrain.get_model(pretrained=URL)``.
 """
-import functools
-import http.server
 import os
 import os.path as osp
 import subprocess
 import sys
-import threading
 import types
 import urllib.request
 
@@ -98,20 +95,6 @@ def _checkpoint(payload):
 
 
 # ------------------------------------------------------------- transport --
-@pytest.fixture(scope='module')
-def server(tmp_path_factory):
-    """``(root dir, base URL)`` of an HTTP server on 127.0.0.1."""
-    root = tmp_path_factory.mktemp('served')
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f'http://127.0.0.1:{httpd.server_address[1]}'
-    httpd.shutdown()
-
-
 class _HTTPPetrelBackend(BaseStorageBackend):
     """``s3://bucket/name`` -> GET ``<server>/name`` (a stand-in store)."""
 
