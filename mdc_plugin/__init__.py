@@ -2,10 +2,14 @@
 
 Importing the package registers every component into MMPretrain's
 registries (``MODELS``, ``DATASETS``, ``TRANSFORMS``, ``METRICS``,
-``HOOKS``, ``TOKENIZER``) and makes MMEngine checkpoints load safely under
-torch >= 2.6. Configs enable it with::
+``HOOKS``, ``LOOPS``, ``TOKENIZER``) and changes nothing else: MMEngine's
+loaders, savers, hooks and loops stay as they are. Configs enable it with::
 
     custom_imports = dict(imports=['mdc_plugin'], allow_failed_imports=False)
+
+The checkpoint hardening (safe loading under torch >= 2.6, atomic saving,
+exact resume) is components chosen in config, on in every config built on
+``configs/_base_/default_runtime.py``; see ``docs/reliability.md``.
 """
 import warnings
 
@@ -18,7 +22,6 @@ with warnings.catch_warnings():
     warnings.filterwarnings(
         'ignore', message='Fail to import ``MultiScaleDeformableAttention``',
         category=UserWarning)
-    from .utils import safe_checkpoint  # noqa: F401  (before any load)
     from . import datasets, engine, evaluation, models  # noqa: F401,E402
 
 __all__ = ['__version__']

@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-import mdc_plugin  # noqa: E402,F401  (applies the patches)
+import mdc_plugin  # noqa: E402,F401  (registers the components)
 import toy_model  # noqa: E402
 from fixtures_data import REPO, load_tool, write_image  # noqa: E402
 from mmengine.config import Config  # noqa: E402
@@ -34,7 +34,7 @@ from mmengine.logging import HistoryBuffer  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from test_checkpoint_trust import _BufferState, _Reduce  # noqa: E402
 from mdc_plugin.utils import (UnsafeCheckpointError,  # noqa: E402
-                              load_checkpoint_safely)
+                              hardened_checkpoints, load_checkpoint_safely)
 
 V4 = np.dtype('V4')
 V4_CLASS = f'{type(V4).__module__}.{type(V4).__qualname__}'
@@ -80,7 +80,8 @@ def test_dtype_object_is_refused_by_name(tmp_path, what):
     runner = _toy_runner(tmp_path)
     for load in (runner.load_checkpoint, load_checkpoint_safely):
         with pytest.raises(UnsafeCheckpointError) as excinfo:
-            load(path)
+            with hardened_checkpoints():
+                load(path)
         msg = _message(excinfo)
         assert path in msg and V4_CLASS in msg and "dtype('V4')" in msg, msg
         assert 'not allow-listed' not in msg

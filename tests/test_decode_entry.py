@@ -15,10 +15,21 @@ from test_pinned_outputs import (CAP_CFG, CLIP_CFG, MCS_CFG, MDC_CFG,
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
+
+@pytest.fixture(autouse=True)
+def _initialised_as_in_a_run():
+    """Models here are initialised as a run of these configs initialises
+    them: inside SafeCheckpointLoadingHook's ``hardened_checkpoints()``
+    block (strict, safe ``Pretrained``; importing the plugin alone changes
+    nothing in MMEngine)."""
+    from mdc_plugin.utils import hardened_checkpoints
+    with hardened_checkpoints():
+        yield
+
 DECODE_KEYS = {
-    MDC_CFG: ('block_length', 'remasking', 'schedule', 'steps',
-              'temperature'),
-    CAP_CFG: ('temperature', ),
+    MDC_CFG: ('block_cache', 'block_length', 'early_stop', 'remasking',
+              'schedule', 'steps', 'temperature', 'threshold', 'vocabulary'),
+    CAP_CFG: ('temperature', 'vocabulary'),
     MCS_CFG: ('scale', 'steps', 'temperature'),
     PREFIX_CFG: ('clamp', 'eta', 'num_candidates', 'steps'),
 }

@@ -9,7 +9,6 @@ import subprocess
 from fixtures_data import REPO
 from mmengine.config import Config
 
-from mdc_plugin.datasets.shapes import DEFAULT_NUM_IMAGES
 
 GS = osp.join(REPO, 'docs', 'getting_started.md')
 DOCS = [GS, osp.join(REPO, 'docs', 'data_preparation.md'),
@@ -22,18 +21,25 @@ def _read(path):
 
 
 def test_section2_log_lines_are_the_single_process_main_job():
-    cfg = Config.fromfile(osp.join(REPO, 'configs/mdc/vit-tiny_shapes.py'))
-    train = DEFAULT_NUM_IMAGES['train'] // cfg.train_dataloader.batch_size
-    val = math.ceil(DEFAULT_NUM_IMAGES['val'] / cfg.val_dataloader.batch_size)
-    epochs = cfg.train_cfg.max_epochs
+    """The log lines quoted for the README's main job are the ones its
+    config writes: its iteration budget, its val batches, its data."""
+    config = 'configs/mdc/resnet18-w32_fashion_embedded.py'
+    cfg = Config.fromfile(osp.join(REPO, config))
+    iters = cfg.train_cfg.max_iters
+    val = math.ceil(cfg.val_dataloader.dataset.num_scenes /
+                    cfg.val_dataloader.batch_size)
     text = _read(GS)
     section = text[text.index('## 2.'):text.index('## 3.')]
-    iters = re.findall(r'Epoch\(train\) \[\d+\]\[ *\d+/(\d+)\]', section)
-    vals = re.findall(r'Epoch\(val\) \[(\d+)\]\[(\d+)/(\d+)\]', section)
-    assert iters and all(int(n) == train for n in iters), (iters, train)
-    assert vals and all((int(e), int(i), int(n)) == (epochs, val, val)
-                        for e, i, n in vals), (vals, epochs, val)
-    assert f'{train} iterations' in section
+    assert config in section
+    trains = re.findall(r'Iter\(train\) \[ *\d+/(\d+)\]', section)
+    vals = re.findall(r'Iter\(val\) \[(\d+)/(\d+)\]', section)
+    assert trains and all(int(n) == iters for n in trains), (trains, iters)
+    assert vals and all((int(i), int(n)) == (val, val)
+                        for i, n in vals), (vals, val)
+    assert f'{iters:,} iterations' in section
+    assert "chosen by data_root='embedded'" in section
+    readme = _read(osp.join(REPO, 'README.md'))
+    assert f'python tools/train.py {config}' in readme.split('```')[1]
 
 
 def test_no_promise_of_a_partial_load_warning():

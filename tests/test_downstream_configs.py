@@ -10,6 +10,7 @@ necks and heads are configured for; the ViTDet-style pyramid neck gives the
 strides the RPN anchors and RoI extractors use; the layer-wise lr keys
 reach MMEngine's optimizer constructor.
 """
+import os
 import os.path as osp
 import sys
 
@@ -21,6 +22,7 @@ from mmengine.registry import init_default_scope
 from torch import nn
 
 import mdc_plugin  # noqa: F401  (registers every component)
+from mdc_plugin.utils import hardened_checkpoints  # noqa: E402
 from mdc_plugin.utils import WeightsNotLoadedError
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -49,7 +51,8 @@ def converted_vit_b(tmp_path_factory):
     checkpoint (``backbone.*`` + decoder keys) and converted."""
     torch.manual_seed(0)
     backbone = _models().build(Config.fromfile(MDC_COCO).model.backbone)
-    backbone.init_weights()
+    with hardened_checkpoints():  # as SafeCheckpointLoadingHook does
+        backbone.init_weights()
     backbone.eval()
     root = tmp_path_factory.mktemp('vit_b')
     state = {f'backbone.{k}': v for k, v in backbone.state_dict().items()}
@@ -84,7 +87,8 @@ def _loaded_backbone(cfg, checkpoint):
     bcfg = cfg.model.backbone.copy()
     bcfg.init_cfg.checkpoint = checkpoint
     backbone = _models().build(bcfg)
-    backbone.init_weights()
+    with hardened_checkpoints():  # as SafeCheckpointLoadingHook does
+        backbone.init_weights()
     backbone.eval()
     return backbone
 
@@ -158,7 +162,8 @@ def test_wrong_backbone_refused(tmp_path):
     bcfg = Config.fromfile(UPERNET).model.backbone
     bcfg.init_cfg.checkpoint = path
     with pytest.raises(WeightsNotLoadedError, match='mismatched'):
-        _models().build(bcfg).init_weights()
+        with hardened_checkpoints():  # as SafeCheckpointLoadingHook does
+            _models().build(bcfg).init_weights()
 
 
 @pytest.mark.parametrize('path,rate', [(MASK_RCNN, 0.7), (UPERNET, 0.65)],
@@ -213,7 +218,8 @@ def test_fashion_configs_load_the_mdc_resnet_and_feed_their_heads(tmp_path):
     (unconverted) checkpoint is refused."""
     torch.manual_seed(0)
     captioner = _models().build(Config.fromfile(MDC_FASHION).model)
-    captioner.init_weights()
+    with hardened_checkpoints():  # as SafeCheckpointLoadingHook does
+        captioner.init_weights()
     src = str(tmp_path / 'mdc_fashion.pth')
     torch.save({'state_dict': captioner.state_dict(), 'meta': {}}, src)
     dst = str(tmp_path / 'backbone.pth')
@@ -235,3 +241,25 @@ def test_fashion_configs_load_the_mdc_resnet_and_feed_their_heads(tmp_path):
         assert [f.shape[-1] for f in feats] == [32, 16, 8, 4]
         with pytest.raises(WeightsNotLoadedError):
             _loaded_backbone(cfg, src)
+
+
+@pytest.mark.parametrize('name', sorted(
+    f for f in os.listdir(DOWNSTREAM) if f.endswith('.py')))
+def test_downstream_configs_choose_the_checkpoint_hardening(name):
+    """The MMDetection / MMSegmentation configs keep every guarantee of
+    docs/reliability.md through registered components, found from their own
+    scope by the 'mmpretrain.' prefix (no patch applied on import)."""
+    from mmengine.registry import HOOKS, LOOPS, Registry
+    cfg = Config.fromfile(osp.join(DOWNSTREAM, name))
+    hooks = cfg.default_hooks
+    assert hooks.checkpoint.type == 'mmpretrain.AtomicCheckpointHook'
+    assert hooks.safe_checkpoint_loading.type == \
+        'mmpretrain.SafeCheckpointLoadingHook'
+    assert cfg.train_cfg.type == 'mmpretrain.ExactResumeIterBasedTrainLoop'
+    foreign = f'{cfg.default_scope}_like_{name[:-3]}'  # unique per test
+    hook_child = Registry('hook', parent=HOOKS, scope=foreign)
+    loop_child = Registry('loop', parent=LOOPS, scope=foreign)
+    for child, key in ((hook_child, hooks.checkpoint.type),
+                       (hook_child, hooks.safe_checkpoint_loading.type),
+                       (loop_child, cfg.train_cfg.type)):
+        assert child.get(key) is not None, key

@@ -30,6 +30,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SUBSET = idx.EMBEDDED_ROOT
 OFFICIAL = idx.SYSTEM_ROOT
 CONFIG = osp.join(REPO, 'configs', 'mdc', 'resnet18-w32_fashion.py')
+#: The README's main job: the same model, data_root='embedded'.
+MAIN_JOB = osp.join(REPO, 'configs', 'mdc', 'resnet18-w32_fashion_embedded.py')
 FILES = dict(
     train=('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
     test=('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'))
@@ -206,6 +208,47 @@ def test_an_explicit_missing_data_root_is_an_error(tmp_path, dataset):
         DATASETS.build(dict(type=dataset, split='test', data_root=missing))
 
 
+def test_data_root_embedded_reads_the_subset_beside_a_full_set(
+        tmp_path, monkeypatch, mm_log_messages):
+    """The main job's data_root='embedded' reads the shipped subset even
+    where a full set is installed (same numbers on every machine), and
+    says so at INFO level: it is asked for, not a fallback."""
+    from mdc_plugin.datasets import fashion_scene_caption
+    monkeypatch.setattr(fashion_scene_caption, '_LOGGED', set())
+    full = make_fashion_root(str(tmp_path / 'full'))
+    monkeypatch.setattr(idx, 'DEFAULT_ROOTS', (full, ))
+    idx.read_split.cache_clear()
+    cfg = Config.fromfile(MAIN_JOB)
+    hook = cfg.custom_hooks[0]
+    datasets = [cfg.train_dataloader.dataset, cfg.val_dataloader.dataset,
+                cfg.test_dataloader.dataset, hook.train_dataset,
+                hook.val_dataset]
+    for dataset_cfg in datasets:
+        assert dataset_cfg.data_root == 'embedded'
+        dataset = _dataset(dict(dataset_cfg, pipeline=[]))
+        source = dataset.item_source()
+        assert source.kind == 'embedded_by_config' and source.embedded
+        assert not source.fallback
+        assert osp.dirname(source.images) == SUBSET
+    lines = [m for m in mm_log_messages if "chosen by data_root='embedded'"
+             in m]
+    assert any('the first 10,000 of the 60,000 official train items' in m
+               for m in lines)
+    assert any('the first 2,000 of the 10,000 official test items' in m
+               for m in lines)
+    idx.read_split.cache_clear()
+
+
+def test_data_root_embedded_with_the_subset_missing_says_so(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(idx, 'EMBEDDED_ROOT', str(tmp_path / 'gone'))
+    with pytest.raises(FileNotFoundError, match=(
+            r"data_root='embedded' asks for the embedded subset, which is "
+            r'missing or incomplete: reinstall mdc_plugin')):
+        DATASETS.build(dict(type='FashionMNISTItems', split='test',
+                            data_root='embedded'))
+
+
 def test_a_damaged_subset_is_refused(tmp_path, no_full_set, monkeypatch):
     copy = str(tmp_path / 'subset')
     shutil.copytree(SUBSET, copy)
@@ -243,13 +286,16 @@ def test_the_fashion_config_datasets_run_on_the_subset(no_full_set):
         assert 0 <= int(sample['data_samples'].gt_label) < 10
 
 
-def test_the_fashion_config_trains_on_the_subset(tmp_path, no_full_set):
-    """Two iterations of the real MDC Fashion config with the Runner, val
-    on 4 scenes and the probe (with its init and pixel rows) on 40 / 30
-    items, all from the embedded subset."""
+@pytest.mark.parametrize('config', [CONFIG, MAIN_JOB],
+                         ids=['fallback', 'main-job'])
+def test_the_fashion_config_trains_on_the_subset(tmp_path, no_full_set,
+                                                 config):
+    """Two iterations of the real MDC Fashion config (and of the README's
+    main job) with the Runner, val on 4 scenes and the probe (with its init
+    and pixel rows) on 40 / 30 items, all from the embedded subset."""
     import torch
     from mmengine.runner import Runner
-    cfg = Config.fromfile(CONFIG)
+    cfg = Config.fromfile(config)
     loader = dict(num_workers=0, persistent_workers=False, batch_size=4)
     options = {
         'work_dir': str(tmp_path / 'work'),
@@ -271,9 +317,7 @@ def test_the_fashion_config_trains_on_the_subset(tmp_path, no_full_set):
     runner = Runner.from_cfg(cfg)
     runner.train()
     log = open(glob.glob(str(tmp_path / 'work' / '*' / '*.log'))[0]).read()
-    assert 'embedded subset: the first 10,000 of the 60,000 official train' \
-        in log
-    assert 'embedded subset: the first 2,000 of the 10,000 official test' \
-        in log
+    assert 'the first 10,000 of the 60,000 official train' in log
+    assert 'the first 2,000 of the 10,000 official test' in log
     assert 'Iter(train) [2/2]' in log
     assert 'linear probe (mean pooling, 10 classes): this backbone' in log

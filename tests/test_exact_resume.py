@@ -58,7 +58,7 @@ def _cfg(work_dir, data_root, num_workers, **overrides):
         log_level='WARNING',
         custom_hooks=[
             dict(type='LossLogHook'),
-            dict(type='CheckpointHook', by_epoch=False, interval=4,
+            dict(type='AtomicCheckpointHook', by_epoch=False, interval=4,
                  max_keep_ckpts=-1)
         ]))
     cfg.model.backbone.arch.num_layers = 1  # shrunk: one block each

@@ -51,10 +51,15 @@ def test_fresh_interpreter_imports():
         'import mmpretrain.models',
         'import mdc_plugin',
         'import mmengine.runner.checkpoint as ckpt',
-        'loader = ckpt.CheckpointLoader._schemes[""]',
-        'assert loader.__module__ == "mdc_plugin.utils.safe_checkpoint"',
         'from mmengine.registry import WEIGHT_INITIALIZERS',
-        'assert WEIGHT_INITIALIZERS.get("Pretrained").__name__ == '
+        'from mdc_plugin.utils import hardened_checkpoints',
+        # importing changes nothing; the hardening is a block (or a hook)
+        'loader = ckpt.CheckpointLoader._schemes[""]',
+        'assert loader.__module__ == "mmengine.runner.checkpoint"',
+        'with hardened_checkpoints():',
+        '    loader = ckpt.CheckpointLoader._schemes[""]',
+        '    assert loader.__module__ == "mdc_plugin.utils.safe_checkpoint"',
+        '    assert WEIGHT_INITIALIZERS.get("Pretrained").__name__ == '
         '"SafePretrainedInit"',
         'print("IMPORT_OK", mdc_plugin.__version__)',
     ])

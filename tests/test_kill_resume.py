@@ -62,13 +62,14 @@ class SlowSaveHook(Hook):
 def _config(tmp_path) -> str:
     path = toy_model.write_toy_config(
         tmp_path / 'kill_cfg.py',
-        train_cfg=dict(by_epoch=False, max_iters=MAX_ITERS,
-                       val_interval=10 * MAX_ITERS),
+        train_cfg=dict(type='ExactResumeIterBasedTrainLoop',
+                       max_iters=MAX_ITERS, val_interval=10 * MAX_ITERS),
         param_scheduler=dict(type='MultiStepLR', milestones=[7],
                              by_epoch=False),
         default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=CKPT_EVERY,
+            checkpoint=dict(type='AtomicCheckpointHook', interval=CKPT_EVERY,
                             by_epoch=False, max_keep_ckpts=3),
+            safe_checkpoint_loading=dict(type='SafeCheckpointLoadingHook'),
             logger=dict(type='LoggerHook', interval=1)),
         log_processor=dict(by_epoch=False),
         randomness=dict(seed=0, deterministic=True))
@@ -187,46 +188,64 @@ def test_resumed_curve_matches_uninterrupted(runs):
     assert not glob.glob(str(work / '.*.tmp'))
 
 
-def test_last_checkpoint_pointer_is_written_atomically(tmp_path):
-    """CheckpointHook's ``open(.., 'w')`` of ``last_checkpoint`` goes
-    through atomic_write: a failure mid-write keeps the old pointer."""
-    import mmengine.hooks.checkpoint_hook as hook_module
+def _hook_and_runner(tmp_path):
+    """The toy runner's AtomicCheckpointHook, iteration mode, ready to
+    save (no optimizer / scheduler state: the runner is not trained)."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
 
-    import mdc_plugin  # noqa: F401
+    from mdc_plugin.engine.hooks import AtomicCheckpointHook
+    runner = Runner.from_cfg(Config(toy_model.toy_runner_cfg(
+        str(tmp_path), experiment_name=f'hook{len(os.listdir(tmp_path))}')))
+    hook = AtomicCheckpointHook(interval=1, by_epoch=False,
+                                save_optimizer=False,
+                                save_param_scheduler=False)
+    hook.before_train(runner)
+    return hook, runner
+
+
+def test_last_checkpoint_pointer_is_written_atomically(tmp_path,
+                                                       monkeypatch):
+    """AtomicCheckpointHook writes ``last_checkpoint`` through atomic_write:
+    a failure mid-write keeps the old pointer and leaves no temp file."""
+    import contextlib
+
+    from mdc_plugin.engine.hooks import checkpoint_hooks
+    hook, runner = _hook_and_runner(tmp_path)
     pointer = tmp_path / 'last_checkpoint'
     pointer.write_text('/old/epoch_1.pth')
-    with pytest.raises(OSError, match='disk full'):
-        with hook_module.open(str(pointer), 'w') as f:
-            f.write('/new/ep')
+    real = checkpoint_hooks.atomic_write
+
+    @contextlib.contextmanager
+    def full_disk(path, mode, **kwargs):
+        with real(path, mode, **kwargs) as f:
+            f.write('/new/it')
             raise OSError('disk full')
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(checkpoint_hooks, 'atomic_write', full_disk)
+    with pytest.raises(OSError, match='disk full'):
+        hook._save_checkpoint_with_step(runner, 2, meta=dict(iter=2))
     assert pointer.read_text() == '/old/epoch_1.pth'
-    assert os.listdir(tmp_path) == ['last_checkpoint']
-    with hook_module.open(str(pointer), 'w') as f:
-        f.write('/new/epoch_2.pth')
-    assert pointer.read_text() == '/new/epoch_2.pth'
-    # Other files still use the builtin open.
-    with hook_module.open(str(tmp_path / 'x.txt'), 'w') as f:
-        assert type(f).__name__ == 'TextIOWrapper'
+    assert not glob.glob(str(tmp_path / '.*.tmp'))
+    monkeypatch.setattr(checkpoint_hooks, 'atomic_write', real)
+    hook._save_checkpoint_with_step(runner, 3, meta=dict(iter=3))
+    assert pointer.read_text() == str(tmp_path / 'iter_3.pth')
 
 
 def test_stale_temp_of_a_killed_save_is_removed(tmp_path):
     """A SIGKILL mid-write leaves ``.<name>.<random>.tmp``; the next save of
     the same target (e.g. after --resume) deletes it, others are kept."""
-    import mmengine.hooks.checkpoint_hook as hook_module
-    import torch
-    from mmengine.runner import save_checkpoint
-
-    import mdc_plugin  # noqa: F401
+    hook, runner = _hook_and_runner(tmp_path)
     stale = tmp_path / '.iter_9.pth.k1ll3d.tmp'
     stale.write_bytes(b'PK partial')
     other = tmp_path / '.iter_12.pth.abcdef.tmp'
     other.write_bytes(b'PK partial')
     stale_ptr = tmp_path / '.last_checkpoint.zzz.tmp'
     stale_ptr.write_text('/half')
-    save_checkpoint({'w': torch.ones(1)}, str(tmp_path / 'iter_9.pth'))
-    with hook_module.open(str(tmp_path / 'last_checkpoint'), 'w') as f:
-        f.write(str(tmp_path / 'iter_9.pth'))
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
+    hook._save_checkpoint_with_step(runner, 9, meta=dict(iter=9))
+    assert sorted(p.name for p in tmp_path.iterdir()
+                  if p.name.startswith(('.', 'iter_', 'last'))) == [
         '.iter_12.pth.abcdef.tmp', 'iter_9.pth', 'last_checkpoint']
 
 

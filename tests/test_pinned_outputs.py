@@ -40,6 +40,7 @@ from mmengine.dataset import default_collate
 from mmpretrain.registry import DATASETS, METRICS, MODELS
 
 import mdc_plugin  # noqa: F401
+from mdc_plugin.utils import hardened_checkpoints  # noqa: E402
 from fixtures_data import load_repo_config
 from mdc_plugin.engine.hooks.linear_probe_hook import probe_accuracy
 
@@ -94,7 +95,8 @@ def head_outputs(cfg: Config, root: str, **predict_kwargs) -> dict:
     eval-mode ``predict``."""
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
-    model.init_weights()
+    with hardened_checkpoints():  # as the runs' SafeCheckpointLoadingHook
+        model.init_weights()
     data = shapes_batch(cfg, model, root)
 
     model.train()

@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-import mdc_plugin  # noqa: E402,F401  (applies the patches)
+import mdc_plugin  # noqa: E402,F401  (registers the components)
 import mmengine.runner.checkpoint as mme_ckpt  # noqa: E402
 import toy_model  # noqa: E402
 from mmengine.config import Config  # noqa: E402
@@ -23,8 +23,8 @@ from mdc_plugin.utils import (
     SAFE_GLOBALS,
     UnsafeCheckpointError,  # noqa: E402,E501
     WeightsNotLoadedError,
-    apply_patches,
     assert_state_dict_loaded,
+    hardened_checkpoints,
     load_checkpoint_safely)
 from mdc_plugin.utils.safe_checkpoint import (  # noqa: E402
     atomic_save_checkpoint, load_from_local)
@@ -125,21 +125,22 @@ def test_checkpoint_globals_are_allow_listed(trained):
                           HistoryBuffer)
 
 
-def test_patches_are_idempotent():
+def test_hardening_is_scoped_to_the_block():
     before = list(torch.serialization.get_safe_globals())
     schemes = dict(mme_ckpt.CheckpointLoader._schemes)
-    apply_patches()
-    apply_patches()
-    assert torch.serialization.get_safe_globals() == before
+    assert schemes[''] is not load_from_local  # MMEngine's own
+    with hardened_checkpoints():
+        assert mme_ckpt.CheckpointLoader._schemes[''] is load_from_local
+        assert mme_ckpt.load_from_local is load_from_local
+        assert torch.serialization.get_safe_globals() == before
     assert dict(mme_ckpt.CheckpointLoader._schemes) == schemes
-    assert schemes[''] is load_from_local
+    assert torch.serialization.get_safe_globals() == before
     for entry in SAFE_GLOBALS:  # only inside the safe loader
         assert entry not in before
     import mmengine.runner as mr
     import mmengine.runner.runner as mrr
-    assert mme_ckpt.save_checkpoint is atomic_save_checkpoint
-    assert mr.save_checkpoint is atomic_save_checkpoint
-    assert mrr.save_checkpoint is atomic_save_checkpoint
+    for module in (mme_ckpt, mr, mrr):
+        assert module.save_checkpoint is not atomic_save_checkpoint
 
 
 # --------------------------------------------------------------- resume --
@@ -209,8 +210,14 @@ def test_refused_by_load_checkpoint_safely(evil):
 def test_refused_by_mmengine_loaders(evil, loader):
     path, _ = evil
     with pytest.raises(UnsafeCheckpointError) as excinfo:
-        loader(path)
+        with hardened_checkpoints():
+            loader(path)
     _assert_refused(excinfo, path, 'posix.system')
+    # Outside the block MMEngine is untouched by the plugin: torch >= 2.6's
+    # weights-only default still refuses the payload, in its own words.
+    import pickle
+    with pytest.raises(pickle.UnpicklingError, match='Weights only load'):
+        loader(path)
 
 
 @pytest.mark.parametrize('resume', [True, False], ids=['resume', 'load_from'])
@@ -227,7 +234,8 @@ def test_refused_by_pretrained_init(evil):
     model = toy_model.ToyModel(
         init_cfg=dict(type='Pretrained', checkpoint=path, prefix='backbone.'))
     with pytest.raises(UnsafeCheckpointError) as excinfo:
-        model.init_weights()
+        with hardened_checkpoints():
+            model.init_weights()
     _assert_refused(excinfo, path, 'posix.system')
 
 
@@ -246,7 +254,8 @@ def test_refused_planted_statistics_method(tmp_path):
     before = dict(HistoryBuffer._statistics_methods)
     path = _evil_checkpoint(tmp_path / 'planted.pth', _PlantedMethod())
     with pytest.raises(UnsafeCheckpointError, match='evil') as excinfo:
-        mme_ckpt._load_checkpoint(path)
+        with hardened_checkpoints():
+            mme_ckpt._load_checkpoint(path)
     _assert_refused(excinfo, path, 'HistoryBuffer')
     assert HistoryBuffer._statistics_methods == before
 
@@ -277,14 +286,14 @@ def test_atomic_save_keeps_previous_checkpoint(trained, work_copy,
 
     monkeypatch.setattr(torch, 'save', crash_mid_write)
     runner = _runner(work_copy, 3)
+    hook = next(h for h in runner.hooks
+                if type(h).__name__ == 'AtomicCheckpointHook')
+    hook.before_train(runner)
+    hook.save_optimizer = hook.save_param_scheduler = False
     with pytest.raises(KeyboardInterrupt):
-        runner.save_checkpoint(
-            str(work_copy),
-            'epoch_2.pth',
-            save_optimizer=False,
-            save_param_scheduler=False)
+        hook._save_checkpoint_with_step(runner, 2, meta=dict(epoch=2))
     with pytest.raises(KeyboardInterrupt):
-        mme_ckpt.save_checkpoint({'a': 1}, str(target))
+        atomic_save_checkpoint({'a': 1}, str(target))
     monkeypatch.setattr(torch, 'save', real_save)
 
     assert target.read_bytes() == original
@@ -295,7 +304,7 @@ def test_atomic_save_keeps_previous_checkpoint(trained, work_copy,
 
 def test_atomic_save_writes_complete_file(tmp_path):
     target = tmp_path / 'sub' / 'ckpt.pth'
-    mme_ckpt.save_checkpoint({'state_dict': {'w': torch.ones(2)}}, str(target))
+    atomic_save_checkpoint({'state_dict': {'w': torch.ones(2)}}, str(target))
     umask = os.umask(0)
     os.umask(umask)
     assert (target.stat().st_mode & 0o777) == (0o666 & ~umask)
@@ -318,7 +327,8 @@ def vit_ckpt(tmp_path_factory):
     """A classifier-style checkpoint: ``backbone.*`` ViT weights + head."""
     torch.manual_seed(0)
     src = _vit()
-    src.init_weights()
+    with hardened_checkpoints():
+        src.init_weights()
     state = {f'backbone.{k}': v for k, v in src.state_dict().items()}
     state['head.fc.weight'] = torch.zeros(3, 32)
     path = tmp_path_factory.mktemp('vit') / 'vit.pth'
@@ -339,7 +349,8 @@ def test_pretrained_vit_right_prefix_loads(vit_ckpt):
             checkpoint=path,
             prefix='backbone.',
             strict=True))
-    vit.init_weights()
+    with hardened_checkpoints():
+        vit.init_weights()
     _assert_same(vit, expected)  # incl. pos_embed and the FFN layers
 
 
@@ -351,7 +362,8 @@ def test_pretrained_vit_wrong_prefix_raises(vit_ckpt, prefix, strict):
         init_cfg=dict(
             type='Pretrained', checkpoint=path, prefix=prefix, strict=strict))
     with pytest.raises(WeightsNotLoadedError, match='VisionTransformer'):
-        vit.init_weights()
+        with hardened_checkpoints():
+            vit.init_weights()
 
 
 def test_pretrained_vit_partial(vit_ckpt, tmp_path):
@@ -367,11 +379,13 @@ def test_pretrained_vit_partial(vit_ckpt, tmp_path):
             prefix='backbone.',
             strict=True))
     with pytest.raises(WeightsNotLoadedError, match='layers.1.ln1.weight'):
-        vit.init_weights()
+        with hardened_checkpoints():
+            vit.init_weights()
     vit = _vit(
         init_cfg=dict(
             type='Pretrained', checkpoint=partial, prefix='backbone.'))
-    vit.init_weights()  # non-strict: warns, loads the rest
+    with hardened_checkpoints():
+        vit.init_weights()  # non-strict: warns, loads the rest
     torch.testing.assert_close(vit.layers[0].ln1.weight,
                                expected['layers.0.ln1.weight'])
 
@@ -385,7 +399,8 @@ def test_pretrained_vit_resized_pos_embed_is_loaded(vit_ckpt):
             checkpoint=path,
             prefix='backbone.',
             strict=True))
-    vit.init_weights()  # ViT's load hook resizes pos_embed: not a mismatch
+    with hardened_checkpoints():
+        vit.init_weights()  # ViT's load hook resizes pos_embed: not a mismatch
     assert vit.pos_embed.shape[1] == 1 + 9
 
 
@@ -403,7 +418,8 @@ def test_pretrained_inside_model_runs_after_children(vit_ckpt):
                     type='Pretrained', checkpoint=path, prefix='backbone.'))
 
     model = Wrapper()
-    model.init_weights()
+    with hardened_checkpoints():
+        model.init_weights()
     _assert_same(model.backbone, expected)
 
 

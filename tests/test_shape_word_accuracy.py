@@ -51,7 +51,7 @@ def only_shape_words(head) -> None:
     keep = torch.full((head.vocab_size, ), -1e4)
     keep[shape_ids(head)] = 0
     logits = head.logits
-    head.logits = lambda hidden: logits(hidden) + keep
+    head.logits = lambda hidden, weight=None: logits(hidden, weight) + keep
 
 
 def seeded_model(rel_path: str, seed: int):
@@ -93,7 +93,7 @@ def test_constant_guess_scores_its_share_of_the_captions(
     model = seeded_model(cfg, 0)
     head = model.head
     circle = head.tokenizer.encode('circle')[0]
-    head.logits = lambda hidden: F.one_hot(
+    head.logits = lambda hidden, weight=None: F.one_hot(
         torch.full(hidden.shape[:-1], circle), head.vocab_size).float()
     batch = shapes_batch(cfg, tiny_shapes_root)
     words = [w.strip('.,') for s in batch['data_samples']
@@ -118,7 +118,7 @@ def test_masked_diffusion_head_never_sees_the_shape_word(tiny_shapes_root):
         return decoder(ids, **kwargs)
 
     head.decoder.forward = spy
-    head.logits = lambda hidden: F.one_hot(seen['ids'],
+    head.logits = lambda hidden, weight=None: F.one_hot(seen['ids'],
                                            head.vocab_size).float()
     batch = shapes_batch(MDC_CFG, tiny_shapes_root)
     assert evaluate(model, batch) == {'shape_word/accuracy': 0.0}
@@ -195,7 +195,8 @@ def seeded_checkpoint_with_shape_logits(path: str, monkeypatch):
     keep[shape_ids(model.head)] = 0
     logits = MaskedDiffusionCaptionHead.logits
     monkeypatch.setattr(MaskedDiffusionCaptionHead, 'logits',
-                        lambda self, hidden: logits(self, hidden) + keep)
+                        lambda self, hidden, weight=None:
+                        logits(self, hidden, weight) + keep)
     return model
 
 

@@ -145,7 +145,10 @@ class ToyRecorderHook(Hook):
 
 
 def toy_runner_cfg(work_dir: str, max_epochs: int = 2, **overrides) -> dict:
-    """A plain-dict Runner config for the toy model (CPU, no val)."""
+    """A plain-dict Runner config for the toy model (CPU, no val), with
+    the plugin's checkpoint hardening chosen as a user's own config would
+    (docs/reliability.md): the exact-resume loop, AtomicCheckpointHook and
+    SafeCheckpointLoadingHook."""
     loader = dict(
         dataset=dict(type='ToyDataset', length=16),
         sampler=dict(type='DefaultSampler', shuffle=False),
@@ -156,7 +159,8 @@ def toy_runner_cfg(work_dir: str, max_epochs: int = 2, **overrides) -> dict:
         model=dict(type='ToyModel'),
         work_dir=work_dir,
         train_dataloader=loader,
-        train_cfg=dict(by_epoch=True, max_epochs=max_epochs, val_interval=1),
+        train_cfg=dict(type='ExactResumeEpochBasedTrainLoop',
+                       max_epochs=max_epochs, val_interval=1),
         val_dataloader=loader,
         val_cfg=dict(),
         val_evaluator=dict(type='ToyMetric'),
@@ -164,7 +168,8 @@ def toy_runner_cfg(work_dir: str, max_epochs: int = 2, **overrides) -> dict:
         param_scheduler=dict(
             type='MultiStepLR', milestones=[1], by_epoch=True),
         default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=1),
+            checkpoint=dict(type='AtomicCheckpointHook', interval=1),
+            safe_checkpoint_loading=dict(type='SafeCheckpointLoadingHook'),
             logger=dict(type='LoggerHook', interval=1)),
         default_scope='mmpretrain',
         env_cfg=dict(dist_cfg=dict(backend='gloo')),

@@ -6,7 +6,17 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=20),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2),
+    # Checkpoint hardening (docs/reliability.md), components chosen here
+    # rather than patches applied on import: checkpoints and the
+    # last_checkpoint pointer written atomically, old ones deleted only
+    # after the new one is complete ...
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1,
+                    max_keep_ckpts=2),
+    # ... and every load of the run (load_from, --resume, init_cfg
+    # Pretrained, URLs) through the allow-listed weights-only loader.
+    # Exact resume is the training loop: our schedules set train_cfg.type
+    # to ExactResumeEpochBasedTrainLoop / ExactResumeIterBasedTrainLoop.
+    safe_checkpoint_loading=dict(type='SafeCheckpointLoadingHook'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # Images with predicted + reference captions (classifiers: MMPretrain's
     # drawing). Switch on: default_hooks.visualization.enable=True

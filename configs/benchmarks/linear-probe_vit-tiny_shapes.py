@@ -48,6 +48,7 @@ optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=0.0))
 param_scheduler = dict(type='CosineAnnealingLR', by_epoch=True, begin=0,
                        end=max_epochs)
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=5)
+train_cfg = dict(type='ExactResumeEpochBasedTrainLoop',
+                 max_epochs=max_epochs, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()

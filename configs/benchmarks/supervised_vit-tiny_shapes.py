@@ -22,4 +22,5 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=max_epochs,
          convert_to_iter_based=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=2)
+train_cfg = dict(type='ExactResumeEpochBasedTrainLoop',
+                 max_epochs=max_epochs, val_interval=2)

@@ -257,7 +257,7 @@ param_scheduler = [
          milestones=[163889, 177546], gamma=0.1),
 ]
 train_cfg = dict(
-    type='IterBasedTrainLoop',
+    type='mmpretrain.ExactResumeIterBasedTrainLoop',
     max_iters=max_iters,
     val_interval=interval,
     dynamic_intervals=[(max_iters // interval * interval + 1, max_iters)])
@@ -267,10 +267,14 @@ auto_scale_lr = dict(enable=False, base_batch_size=64)
 
 # ------------------------------------------------------------------- runtime
 default_hooks = dict(
+    # mdc_plugin's checkpoint hardening (docs/reliability.md); the
+    # 'mmpretrain.' prefix finds it from the mmdet / mmseg scope.
+    safe_checkpoint_loading=dict(type='mmpretrain.SafeCheckpointLoadingHook'),
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, save_last=True,
+    checkpoint=dict(type='mmpretrain.AtomicCheckpointHook', by_epoch=False,
+                    save_last=True,
                     interval=interval, max_keep_ckpts=5),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))

@@ -137,16 +137,20 @@ param_scheduler = [
          by_epoch=False),
 ]
 train_cfg = dict(
-    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+    type='mmpretrain.ExactResumeIterBasedTrainLoop', max_iters=max_iters,
+    val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 # ------------------------------------------------------------------- runtime
 default_hooks = dict(
+    # mdc_plugin's checkpoint hardening (docs/reliability.md); the
+    # 'mmpretrain.' prefix finds it from the mmdet / mmseg scope.
+    safe_checkpoint_loading=dict(type='mmpretrain.SafeCheckpointLoadingHook'),
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False,
+    checkpoint=dict(type='mmpretrain.AtomicCheckpointHook', by_epoch=False,
                     interval=max_iters, max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))

@@ -94,7 +94,8 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=95, by_epoch=True, begin=5,
          end=max_epochs, eta_min=1e-6, convert_to_iter_based=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=10)
+train_cfg = dict(type='ExactResumeEpochBasedTrainLoop',
+                 max_epochs=max_epochs, val_interval=10)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=1024)

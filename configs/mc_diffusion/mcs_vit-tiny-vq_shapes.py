@@ -48,5 +48,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', eta_min_ratio=0.01, by_epoch=True,
          begin=1, end=caption_epochs, convert_to_iter_based=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=caption_epochs,
+train_cfg = dict(type='ExactResumeEpochBasedTrainLoop',
+                 max_epochs=caption_epochs,
                  val_interval=caption_epochs)

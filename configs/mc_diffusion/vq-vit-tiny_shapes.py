@@ -31,7 +31,7 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', eta_min_ratio=0.01, by_epoch=True,
          begin=1, end=vq_epochs, convert_to_iter_based=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=vq_epochs)
+train_cfg = dict(type='ExactResumeEpochBasedTrainLoop', max_epochs=vq_epochs)
 # Reconstruction only: no caption validation for this stage.
 val_dataloader = None
 val_evaluator = None

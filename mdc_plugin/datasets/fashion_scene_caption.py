@@ -36,6 +36,11 @@ def describe_source(name: str, split: str, count: str, source: SplitSource,
     is the subset and of how many official items."""
     if source.kind == 'search':
         where = ' (found on the default search path)'
+    elif source.kind == 'embedded_by_config':
+        official = fashion_idx.SPLIT_COUNTS[item_split]
+        where = (f" (embedded subset, chosen by data_root='embedded': the "
+                 f'first {num_items:,} of the {official:,} official '
+                 f'{item_split} items, shipped with mdc_plugin)')
     elif source.embedded:
         official = fashion_idx.SPLIT_COUNTS[item_split]
         searched = ' or '.join(map(str, fashion_idx.DEFAULT_ROOTS))
@@ -50,13 +55,13 @@ def describe_source(name: str, split: str, count: str, source: SplitSource,
             f'{source.labels}{where}')
 
 
-def log_source_once(line: str, embedded: bool = False) -> None:
+def log_source_once(line: str, fallback: bool = False) -> None:
     """Log ``line`` through the current MMLogger unless already logged
-    (as a warning when the data is the embedded subset)."""
+    (as a warning when the embedded subset stands in for the full set)."""
     if line not in _LOGGED:
         _LOGGED.add(line)
         print_log(line, logger='current',
-                  level=logging.WARNING if embedded else logging.INFO)
+                  level=logging.WARNING if fallback else logging.INFO)
 
 
 @DATASETS.register_module()
@@ -79,7 +84,8 @@ class FashionSceneCaption(BaseCaptionDataset):
         data_root: folder with the four official IDX files (``.gz`` or
             raw); ``None`` searches ``data/fashion-mnist`` then
             ``/usr/share/datasets/fashion-mnist`` (Debian's package), then
-            falls back to the embedded subset (logged as such).
+            falls back to the embedded subset (logged as such);
+            ``'embedded'`` always reads the embedded subset.
         split: ``'train'``, ``'val'`` or ``'test'``.
         num_scenes: scenes in the split (default 100,000 / 500 / 1,000).
         canvas: scene side in px (>= 56, even); items stay 28 px.
@@ -150,7 +156,7 @@ class FashionSceneCaption(BaseCaptionDataset):
                              f'got {self.num_scenes}')
         data_list = [dict(scene_index=i, image_id=f'{self.split}_{i:06d}',
                           img_path='') for i in range(self.num_scenes)]
-        log_source_once(self.describe_source(), self.item_source().embedded)
+        log_source_once(self.describe_source(), self.item_source().fallback)
         return self.finalize(data_list, f'Fashion-MNIST {self.split} scenes')
 
     def compose(self, scene_index: int) -> dict:
@@ -226,7 +232,7 @@ class FashionMNISTItems(BaseDataset):
                           image_id=f'{self.split}_{int(i):05d}')
                      for i in index]
         log_source_once(self._describe(len(data_list), len(labels)),
-                        self.item_source().embedded)
+                        self.item_source().fallback)
         return data_list
 
     def source_files(self) -> List[str]:

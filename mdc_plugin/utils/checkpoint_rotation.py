@@ -6,32 +6,31 @@ and an auto-resume pointer that is checked.
 MMEngine's ``CheckpointHook._save_checkpoint_with_step`` removes the oldest
 kept checkpoint *before* writing the new one. With ``max_keep_ckpts=1`` a
 job killed during that save is left with no checkpoint at all and a
-``last_checkpoint`` naming a deleted file. :func:`save_checkpoint_with_step`
-keeps the same bookkeeping (``keep_ckpt_ids`` in the message hub, so the
-saved checkpoint lists what will be kept) but deletes the rotated-out file
-only after the new checkpoint is complete (written atomically, see
-:mod:`~mdc_plugin.utils.safe_checkpoint`) and ``last_checkpoint`` points
-at it. A kill between the two leaves one extra old file, never a missing
-one.
+``last_checkpoint`` naming a deleted file.
+:class:`~mdc_plugin.engine.hooks.AtomicCheckpointHook` keeps the same
+bookkeeping (:func:`rotate_checkpoint_ids`: ``keep_ckpt_ids`` in the message
+hub, so the saved checkpoint lists what will be kept) but deletes the
+rotated-out file (:func:`remove_checkpoint`) only after the new checkpoint
+is complete and ``last_checkpoint`` points at it. A kill between the two
+leaves one extra old file, never a missing one.
 
 ``--resume`` without a path reads ``<work_dir>/last_checkpoint``; MMEngine
 passes its content on unchecked, so an empty pointer surfaces as
 ``FileNotFoundError:  can not be found.``. :func:`find_latest_checkpoint`
-refuses an empty pointer, or one naming a missing file, with a message
-that lists the checkpoints that are there and how to resume from one.
+(run by :class:`~mdc_plugin.engine.hooks.SafeCheckpointLoadingHook` before
+the runner resumes) refuses an empty pointer, or one naming a missing file,
+with a message that lists the checkpoints that are there and how to resume
+from one.
 """
 import glob
 import os.path as osp
-import sys
 from typing import List, Optional
 
-import mmengine.hooks.checkpoint_hook as mme_ckpt_hook
-from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
-__all__ = ['save_checkpoint_with_step', 'find_latest_checkpoint',
-           'BadResumePointerError', 'apply_patches']
+__all__ = ['rotate_checkpoint_ids', 'remove_checkpoint',
+           'find_latest_checkpoint', 'BadResumePointerError']
 
 
 class BadResumePointerError(RuntimeError):
@@ -61,7 +60,8 @@ def find_latest_checkpoint(path: str) -> Optional[str]:
         f'interrupted or copied run?). {hint}')
 
 
-def _rotate(hook: CheckpointHook, runner, step: int) -> List[int]:
+def rotate_checkpoint_ids(hook: CheckpointHook, runner,
+                          step: int) -> List[int]:
     """Update ``keep_ckpt_ids`` for ``step``; return the steps to delete."""
     if hook.max_keep_ckpts <= 0:
         return []
@@ -75,53 +75,11 @@ def _rotate(hook: CheckpointHook, runner, step: int) -> List[int]:
     return doomed
 
 
-def _remove(hook: CheckpointHook, step: int) -> None:
+def remove_checkpoint(hook: CheckpointHook, step: int) -> None:
+    """Delete the hook's checkpoint of ``step`` (a file or a folder)."""
     path = hook.file_backend.join_path(hook.out_dir,
                                        hook.filename_tmpl.format(step))
     if hook.file_backend.isfile(path):
         hook.file_backend.remove(path)
     elif hook.file_backend.isdir(path):  # DeepSpeed checkpoints
         hook.file_backend.rmtree(path)
-
-
-def save_checkpoint_with_step(self: CheckpointHook, runner, step: int,
-                              meta: Optional[dict]) -> None:
-    """``CheckpointHook._save_checkpoint_with_step``, deleting last."""
-    doomed = _rotate(self, runner, step)
-    filename = self.filename_tmpl.format(step)
-    self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
-    runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-    runner.save_checkpoint(
-        self.out_dir,
-        filename,
-        self.file_client_args,
-        save_optimizer=self.save_optimizer,
-        save_param_scheduler=self.save_param_scheduler,
-        meta=meta,
-        by_epoch=self.by_epoch,
-        backend_args=self.backend_args,
-        **self.args)
-    if not is_main_process():
-        return
-    # ``open`` there is safe_checkpoint's atomic writer of last_checkpoint.
-    writer = getattr(mme_ckpt_hook, 'open', open)
-    with writer(osp.join(runner.work_dir, 'last_checkpoint'), 'w') as f:
-        f.write(self.last_ckpt)
-    for old in doomed:
-        _remove(self, old)
-
-
-# Modules that imported MMEngine's ``find_latest_checkpoint`` by name.
-_FIND_LATEST_OWNERS = ('mmengine.runner.checkpoint', 'mmengine.runner',
-                       'mmengine.runner.runner',
-                       'mmengine.runner._flexible_runner')
-
-
-def apply_patches() -> None:
-    """Install :func:`save_checkpoint_with_step` and
-    :func:`find_latest_checkpoint` (idempotent)."""
-    CheckpointHook._save_checkpoint_with_step = save_checkpoint_with_step
-    for name in _FIND_LATEST_OWNERS:
-        module = sys.modules.get(name)
-        if module is not None and hasattr(module, 'find_latest_checkpoint'):
-            module.find_latest_checkpoint = find_latest_checkpoint

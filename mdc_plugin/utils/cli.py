@@ -343,10 +343,15 @@ def build_runner(cfg: Config, strict_load: bool = True):
 def run_cli(main, prog: str, user_errors: tuple, argv=None) -> int:
     """Run a tool's ``main(argv)``; a user error (a refused, missing or
     unreadable checkpoint...) is one line ``PROG: error: ...`` on stderr
-    and exit status 1 instead of a traceback."""
+    and exit status 1 instead of a traceback. The tool runs inside
+    :func:`~mdc_plugin.utils.safe_checkpoint.hardened_checkpoints`, so every
+    checkpoint it loads is loaded safely whatever the config's hooks."""
     import sys
+
+    from .safe_checkpoint import hardened_checkpoints
     try:
-        main(argv)
+        with hardened_checkpoints():
+            main(argv)
     except user_errors as err:
         print(f'{prog}: error: {err}', file=sys.stderr)
         return 1

@@ -15,8 +15,16 @@ Separately, ``save_checkpoint`` writes straight into the target file, so a
 job killed mid-write leaves a truncated ``epoch_N.pth`` (which auto-resume
 may then pick up). Local saves are therefore made atomic.
 
-What is patched (on ``import mdc_plugin``; idempotent)
-------------------------------------------------------
+What it does (``import mdc_plugin`` changes nothing in MMEngine)
+-----------------------------------------------------------------
+:func:`load_checkpoint_safely` is the package's one weight loader (items 1-4
+below). :func:`hardened_checkpoints` routes MMEngine's own loading through it
+for the length of a ``with`` block (items 3-4); the registered
+``SafeCheckpointLoadingHook`` of ``configs/_base_/default_runtime.py`` opens
+that block for a whole run. Saving (items 5-7) is the registered
+``AtomicCheckpointHook`` (:mod:`mdc_plugin.engine.hooks.checkpoint_hooks`),
+which writes with :func:`atomic_save_checkpoint`.
+
 1. The allow-list, :data:`SAFE_GLOBALS`, is active only inside this
    module's loader (``torch.serialization.safe_globals``), never
    process-wide, so a plain ``torch.load`` elsewhere gains nothing from it.
@@ -39,51 +47,43 @@ What is patched (on ``import mdc_plugin``; idempotent)
    under its own name) and replaced by a fresh ``HistoryBuffer`` built from
    those arrays; anything else is refused. Nothing from the file can reach
    HistoryBuffer's class-wide method registry or an instance attribute.
-3. ``CheckpointLoader._schemes['']`` (the local-file scheme, which is what
-   ``_load_checkpoint``, ``load_checkpoint``, ``Runner.load_checkpoint``,
-   ``Runner.resume`` / ``load_from`` and the ``Pretrained`` initializer all
-   end up calling) and ``mmengine.runner.checkpoint.load_from_local`` are
-   replaced by :func:`load_from_local`: a static scan of the pickle for
-   globals that are not allow-listed (nothing is executed), then
-   ``torch.load(..., weights_only=True)`` passed explicitly (so
-   ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot turn it off). What it
-   loaded must be laid out as a checkpoint (a dict; ``state_dict``,
-   ``meta``, ... dicts; no bare numpy dtype object where a weight belongs),
-   else :class:`CheckpointLayoutError`. Every refusal names what was
-   refused in words: the global, the call (``builtins.getattr(...)``), the
-   part of a HistoryBuffer state, the pickle opcode (``FRAME``, from
-   protocol 4) or the legacy pickle protocol (0 or 1).
+3. Local files load through :func:`load_from_local` (inside
+   :func:`hardened_checkpoints` also MMEngine's
+   ``CheckpointLoader._schemes['']``, which ``_load_checkpoint``,
+   ``load_checkpoint``, ``Runner.load_checkpoint``, ``Runner.resume`` /
+   ``load_from`` and the ``Pretrained`` initializer all end up calling): a
+   static scan of the pickle for globals that are not allow-listed (nothing is
+   executed), then ``torch.load(..., weights_only=True)`` passed explicitly (so
+   ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot turn it off). What it loaded
+   must be laid out as a checkpoint (a dict; ``state_dict``, ``meta``, ...
+   dicts; no bare numpy dtype object where a weight belongs), else
+   :class:`CheckpointLayoutError`. Every refusal names what was refused in
+   words: the global, the call (``builtins.getattr(...)``), the part of a
+   HistoryBuffer state, the pickle opcode (``FRAME``, from protocol 4) or the
+   legacy pickle protocol (0 or 1).
 4. Every remote scheme (``http(s)://``, ``torchvision://``/``modelzoo://``,
    ``open-mmlab://``/``openmmlab://``, ``mmcls://``, ``pavi://``,
-   ``s3://``/``petrel://``) is replaced by a loader that downloads the file
+   ``s3://``/``petrel://``) loads through a loader that downloads the file
    (URLs into the torch hub cache) and then calls :func:`load_from_local`
    (:mod:`mdc_plugin.utils.checkpoint_schemes`). A scheme registered by
-   anyone else is refused, not unpickled.
-5. ``save_checkpoint`` in ``mmengine.runner.checkpoint``, ``mmengine.runner``
-   and ``mmengine.runner.runner`` (the name ``Runner.save_checkpoint`` calls;
-   also ``mmengine._strategy.deepspeed`` if already imported;
-   ``CheckpointHook`` and the strategies look it up in the first two) is
-   replaced by :func:`atomic_save_checkpoint`: local files are written to a
-   temp file in the same directory, flushed, fsync-ed and ``os.replace``-d
-   over the target. Remote backends and ``pavi://`` use MMEngine's own code.
-   A temp file of the same target left by a job killed mid-write is deleted
-   before the next save of that target.
-   ``CheckpointHook`` writes ``last_checkpoint`` only after the save
-   returns, so it never points at a partial file.
-6. ``CheckpointHook`` writes that ``last_checkpoint`` pointer with a plain
-   ``open(path, 'w')``, which a kill can leave empty or truncated (then
-   ``--resume`` finds no checkpoint). The name ``open`` in
-   ``mmengine.hooks.checkpoint_hook`` is given :func:`_checkpoint_hook_open`,
-   which writes files named ``last_checkpoint`` through
-   :func:`~mdc_plugin.utils.atomic_io.atomic_write` and passes every other
-   call to the builtin ``open``.
-
-7. ``CheckpointHook`` with ``max_keep_ckpts`` deletes the oldest kept
-   checkpoint only after the new one and ``last_checkpoint`` are written
+   anyone else is refused, not unpickled (inside :func:`hardened_checkpoints`:
+   every scheme registered when the block opens).
+5. :func:`atomic_save_checkpoint`: local files are written to a temp file in
+   the same directory, flushed, fsync-ed and ``os.replace``-d over the
+   target. Remote backends and ``pavi://`` use MMEngine's own code. A temp
+   file of the same target left by a job killed mid-write is deleted before
+   the next save of that target.
+6. ``AtomicCheckpointHook`` writes the ``last_checkpoint`` pointer atomically
+   and only after the checkpoint is complete (MMEngine's plain
+   ``open(path, 'w')`` can be left empty by a kill, and then ``--resume``
+   finds nothing).
+7. With ``max_keep_ckpts`` it deletes the oldest kept checkpoint only after
+   the new one and ``last_checkpoint`` are written
    (:mod:`mdc_plugin.utils.checkpoint_rotation`).
 
-Related: :mod:`mdc_plugin.utils.weights` re-registers the ``'Pretrained'``
-weight initializer so that it loads through this module and fails loudly.
+Related: inside :func:`hardened_checkpoints`, ``'Pretrained'`` is
+:class:`~mdc_plugin.utils.weights.SafePretrainedInit`, which loads through
+this module and fails loudly.
 
 Plugin code (converters, inference) should call :func:`load_checkpoint_safely`.
 """
@@ -97,19 +97,17 @@ import pickle
 import pickletools
 import re
 import shutil
-import sys
 import zipfile
-from typing import Any, Callable, List, Optional, Sequence, Union
+from typing import (Any, Callable, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 import torch
-import mmengine.hooks.checkpoint_hook as mme_ckpt_hook
 import mmengine.runner.checkpoint as mme_ckpt
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.logging import HistoryBuffer
 
 from .atomic_io import atomic_write
-from . import checkpoint_rotation
 from .checkpoint_schemes import CheckpointDownloadError, safe_scheme_loaders
 
 try:  # numpy >= 2
@@ -121,7 +119,7 @@ __all__ = [
     'UnsafeCheckpointError', 'CheckpointLayoutError', 'CheckpointReadError',
     'CHECKPOINT_ERRORS', 'UnknownCheckpointSchemeError', 'SAFE_GLOBALS',
     'load_checkpoint_safely', 'load_from_local', 'atomic_save_checkpoint',
-    'apply_patches'
+    'hardened_checkpoints', 'hardening_active', 'safe_loader_for'
 ]
 
 
@@ -713,7 +711,9 @@ def load_checkpoint_safely(path: str, map_location: Any = 'cpu') -> dict:
 
     The one weight loader of the package and its tools: a local path, or a
     URL / ``torchvision://`` ... (downloaded first, see the module
-    docstring), always ends in :func:`load_from_local`.
+    docstring), always ends in :func:`load_from_local`. It picks the scheme
+    the way MMEngine's ``CheckpointLoader`` does but never calls MMEngine's
+    loaders and changes nothing in MMEngine.
 
     Args:
         path (str): Checkpoint file or URL.
@@ -734,13 +734,29 @@ def load_checkpoint_safely(path: str, map_location: Any = 'cpu') -> dict:
         CheckpointReadError: the file is truncated or no torch checkpoint.
     """
     path = os.fspath(path)
-    apply_patches()
-    checkpoint = mme_ckpt.CheckpointLoader.load_checkpoint(
-        path, map_location, logger='silent')
+    checkpoint = safe_loader_for(path)(path, map_location)
     if not isinstance(checkpoint, dict):
         raise TypeError(f'Checkpoint "{path}" holds a '
                         f'{type(checkpoint).__name__}, expected a dict')
     return checkpoint
+
+
+def safe_loader_for(path: str) -> Callable:
+    """The safe loader of ``path``'s scheme: the one MMEngine's
+    ``CheckpointLoader`` would dispatch to, replaced by ours (local files:
+    :func:`load_from_local`; URLs and model-zoo schemes: download, then
+    :func:`load_from_local`; a scheme we do not know: a refusal)."""
+    loader = mme_ckpt.CheckpointLoader._get_checkpoint_loader(path)
+    if getattr(loader, '_mdc_safe', False):
+        return loader
+    if loader.__name__ == 'load_from_local':
+        return load_from_local
+    safe = safe_scheme_loaders(load_from_local).get(loader.__name__)
+    if safe is not None:
+        return safe
+    prefix = next((p for p, fn in mme_ckpt.CheckpointLoader._schemes.items()
+                   if fn is loader), loader.__name__)
+    return _refusing_loader(prefix)
 
 
 def _refusing_loader(prefix: str) -> Callable:
@@ -756,9 +772,156 @@ def _refusing_loader(prefix: str) -> Callable:
     return refuse
 
 
+# --------------------------------------------- hardened MMEngine loading --
+class _Hardening:
+    """What :func:`hardened_checkpoints` changes in MMEngine, and undoes.
+
+    Inside the context:
+
+    * every scheme registered in ``CheckpointLoader`` (at entry) loads
+      through :func:`safe_loader_for` (``CheckpointLoader.register_scheme``
+      with ``force=True``, MMEngine's extension point), and
+      ``mmengine.runner.checkpoint.load_from_local`` / ``load_from_http``
+      ... name the safe loaders, for code that calls them directly;
+    * ``'Pretrained'`` in MMEngine's ``WEIGHT_INITIALIZERS`` is
+      :class:`~mdc_plugin.utils.weights.SafePretrainedInit` (safe loading,
+      fails loudly when no weight loaded).
+
+    On exit each entry gets back the object it held before (an entry that
+    someone else changed meanwhile is left as it is).
+    """
+
+    def __init__(self) -> None:
+        self.open_blocks: set = set()  # one token per open block
+        self.saved: List[Tuple[Callable, Callable, Any, Any]] = []
+        self.schemes: Optional[dict] = None  # MMEngine's table at entry
+        self.installed: Optional[dict] = None  # ours, as installed
+        self.scheme_items: Optional[list] = None  # its entries at entry
+
+    def _swap(self, get: Callable, put: Callable, new: Any) -> None:
+        old = get()
+        put(new)
+        self.saved.append((get, put, old, new))
+
+    @property
+    def depth(self) -> int:
+        return len(self.open_blocks)
+
+    def enter(self) -> object:
+        """Open a block; the token closes it (:meth:`exit`)."""
+        token = object()
+        self.open_blocks.add(token)
+        if self.depth > 1:
+            return token
+        from mmengine.registry import WEIGHT_INITIALIZERS
+        from .weights import SafePretrainedInit
+        loader_cls = mme_ckpt.CheckpointLoader
+        self.schemes = loader_cls._schemes
+        # register_scheme writes into the current table before re-sorting
+        # it into a new one: keep what the original held.
+        self.scheme_items = list(self.schemes.items())
+        for prefix in list(self.schemes):
+            _register_scheme(prefix, safe_loader_for_registered(prefix))
+        self.installed = dict(loader_cls._schemes)
+        for name, loader in dict(
+                safe_scheme_loaders(load_from_local),
+                load_from_local=load_from_local).items():
+            if hasattr(mme_ckpt, name):
+                self._swap(lambda n=name: getattr(mme_ckpt, n),
+                           lambda fn, n=name: setattr(mme_ckpt, n, fn),
+                           loader)
+        self._swap(lambda: WEIGHT_INITIALIZERS.get('Pretrained'),
+                   lambda cls: WEIGHT_INITIALIZERS.register_module(
+                       name='Pretrained', force=True, module=cls),
+                   SafePretrainedInit)
+        return token
+
+    def exit(self, token: Optional[object] = None) -> None:
+        """Close the block of ``token`` (None: every open block); the
+        last one restores MMEngine. A block closed already is ignored."""
+        if token is None:
+            self.open_blocks.clear()
+        elif token in self.open_blocks:
+            self.open_blocks.discard(token)
+        else:
+            return
+        if self.depth > 0 or self.schemes is None:
+            return
+        while self.saved:
+            get, put, old, new = self.saved.pop()
+            if get() is new:
+                put(old)
+        # MMEngine's own scheme table back (the very dict object), plus any
+        # scheme someone else registered or replaced inside the block.
+        loader_cls = mme_ckpt.CheckpointLoader
+        added = {p: fn for p, fn in loader_cls._schemes.items()
+                 if self.installed.get(p) is not fn}
+        self.schemes.clear()
+        self.schemes.update(self.scheme_items)
+        loader_cls._schemes = self.schemes
+        for prefix, loader in added.items():
+            _register_scheme(prefix, loader)
+        self.schemes = self.installed = self.scheme_items = None
+
+
+def safe_loader_for_registered(prefix: str) -> Callable:
+    """The safe stand-in of the loader registered for ``prefix``."""
+    loader = mme_ckpt.CheckpointLoader._schemes[prefix]
+    if getattr(loader, '_mdc_safe', False):
+        return loader
+    if prefix == '':
+        return load_from_local
+    return (safe_scheme_loaders(load_from_local).get(loader.__name__)
+            or _refusing_loader(prefix))
+
+
+def _register_scheme(prefix: str, loader: Callable) -> None:
+    mme_ckpt.CheckpointLoader.register_scheme(prefix, loader, force=True)
+
+
+_HARDENING = _Hardening()
+
+
+@contextlib.contextmanager
+def hardened_checkpoints() -> Iterator[None]:
+    """Within the block, MMEngine loads every checkpoint safely.
+
+    ``import mdc_plugin`` changes nothing in MMEngine. Runs of configs built
+    on ``configs/_base_/default_runtime.py`` get this through the registered
+    :class:`~mdc_plugin.engine.hooks.SafeCheckpointLoadingHook`
+    (``before_run`` to ``after_run``); the tools wrap their work in it; code
+    of your own that loads through MMEngine (``mmpretrain.get_model``,
+    ``mmengine.runner.load_checkpoint``, ``init_cfg`` ``Pretrained``) can do
+    the same::
+
+        from mdc_plugin.utils import hardened_checkpoints
+        with hardened_checkpoints():
+            model = get_model(cfg, pretrained='https://...')
+
+    What it changes and restores: see :class:`_Hardening`. Re-entrant
+    (nested blocks restore at the outermost exit); not thread-local.
+    """
+    token = _HARDENING.enter()
+    try:
+        yield
+    finally:
+        _HARDENING.exit(token)
+
+
+def hardening_active() -> bool:
+    """Whether a :func:`hardened_checkpoints` block is open."""
+    return _HARDENING.depth > 0
+
+
+def close_abandoned_hardening() -> None:
+    """Close every open :func:`hardened_checkpoints` block (a run that
+    raised never reaches ``after_run``, so its hook keeps the block open
+    until the runner is garbage collected): MMEngine is as it was."""
+    _HARDENING.exit(None)
+
+
 # ---------------------------------------------------------------- saving --
-_ORIG_SAVE_CHECKPOINT = getattr(mme_ckpt.save_checkpoint, '_mdc_original',
-                                mme_ckpt.save_checkpoint)
+_ORIG_SAVE_CHECKPOINT = mme_ckpt.save_checkpoint
 
 
 def _is_local_target(filename: str, file_client_args: Optional[dict],
@@ -790,7 +953,8 @@ def atomic_save_checkpoint(checkpoint: dict,
                            filename: str,
                            file_client_args: Optional[dict] = None,
                            backend_args: Optional[dict] = None) -> None:
-    """Drop-in for MMEngine's ``save_checkpoint``; atomic for local files.
+    """MMEngine's ``save_checkpoint``, atomic for local files (what
+    :class:`~mdc_plugin.engine.hooks.AtomicCheckpointHook` writes with).
 
     Non-local targets (``s3://``, ``pavi://``, deprecated
     ``file_client_args``) are handed to MMEngine's original function.
@@ -850,67 +1014,3 @@ def _raise_if_disk_full(cause: BaseException, filename: str,
         'and resume with --resume.') from err
 
 
-atomic_save_checkpoint._mdc_original = _ORIG_SAVE_CHECKPOINT
-
-# Modules whose ``save_checkpoint`` name is MMEngine's writer.
-_SAVE_CHECKPOINT_OWNERS = ('mmengine.runner.checkpoint', 'mmengine.runner',
-                           'mmengine.runner.runner',
-                           'mmengine._strategy.deepspeed')
-
-
-def _checkpoint_hook_open(file, mode: str = 'r', *args, **kwargs):
-    """``open`` as seen by ``CheckpointHook``: atomic ``last_checkpoint``."""
-    if mode == 'w' and osp.basename(os.fspath(file)) == 'last_checkpoint':
-        _remove_stale_temps(os.fspath(file))
-        return atomic_write(file, 'w', encoding='utf-8')
-    return open(file, mode, *args, **kwargs)
-
-
-def _secure_schemes() -> None:
-    """Point every registered scheme at a safe loader (see docstring)."""
-    safe = safe_scheme_loaders(load_from_local)
-    schemes = mme_ckpt.CheckpointLoader._schemes
-    for prefix, loader in list(schemes.items()):
-        if prefix == '' or getattr(loader, '_mdc_safe', False):
-            continue
-        schemes[prefix] = safe.get(loader.__name__) or _refusing_loader(
-            prefix)
-    for name, loader in safe.items():
-        if not getattr(getattr(mme_ckpt, name, None), '_mdc_safe', False):
-            setattr(mme_ckpt, name, loader)
-
-
-def _checked_dispatch(original: Callable) -> Callable:
-    """``CheckpointLoader.load_checkpoint`` that re-secures the schemes
-    first (a scheme registered after ``import mdc_plugin`` is refused)."""
-
-    def load_checkpoint(cls, filename, map_location=None, logger='current'):
-        _secure_schemes()
-        return original(cls, filename, map_location, logger)
-
-    load_checkpoint._mdc_original = original
-    return classmethod(load_checkpoint)
-
-
-def apply_patches() -> None:
-    """Apply every patch listed in the module docstring (idempotent)."""
-    _secure_schemes()
-    dispatch = mme_ckpt.CheckpointLoader.__dict__['load_checkpoint'].__func__
-    if not hasattr(dispatch, '_mdc_original'):
-        mme_ckpt.CheckpointLoader.load_checkpoint = _checked_dispatch(
-            dispatch)
-    if mme_ckpt.CheckpointLoader._schemes.get('') is not load_from_local:
-        mme_ckpt.CheckpointLoader.register_scheme(
-            '', load_from_local, force=True)
-    mme_ckpt.load_from_local = load_from_local
-
-    for name in _SAVE_CHECKPOINT_OWNERS:
-        module = sys.modules.get(name)
-        if (module is not None and getattr(module, 'save_checkpoint', None)
-                is _ORIG_SAVE_CHECKPOINT):
-            module.save_checkpoint = atomic_save_checkpoint
-    mme_ckpt_hook.open = _checkpoint_hook_open
-    checkpoint_rotation.apply_patches()
-
-
-apply_patches()

@@ -6,8 +6,12 @@ initialised backbone. This module provides:
 
 * :func:`assert_state_dict_loaded`: a static check (no loading) that a
   checkpoint state dict covers a module's weights after applying ``prefix``.
-* :class:`SafePretrainedInit`, registered as ``'Pretrained'`` in MMEngine's
-  ``WEIGHT_INITIALIZERS`` (``force=True``). It reads the checkpoint through
+* :class:`SafePretrainedInit`, which stands in for ``'Pretrained'`` in
+  MMEngine's ``WEIGHT_INITIALIZERS`` inside
+  :func:`~mdc_plugin.utils.safe_checkpoint.hardened_checkpoints` (so in every
+  run of a config built on our ``default_runtime.py``, through its
+  ``SafeCheckpointLoadingHook``; importing the plugin registers nothing
+  over MMEngine's own). It reads the checkpoint through
   the safe loader, applies ``prefix`` and loads like MMEngine (load hooks
   such as ViT's ``pos_embed`` resizing still run), but **always** raises
   :class:`WeightsNotLoadedError` when no weight of the module was loaded,
@@ -33,7 +37,6 @@ import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.model.weight_init import PretrainedInit, update_init_info
-from mmengine.registry import WEIGHT_INITIALIZERS
 from mmengine.runner.checkpoint import _IncompatibleKeys
 
 __all__ = [
@@ -251,7 +254,6 @@ def load_state_dict_with_report(module: nn.Module,
         errors=other)
 
 
-@WEIGHT_INITIALIZERS.register_module(name='Pretrained', force=True)
 class SafePretrainedInit(PretrainedInit):
     """``Pretrained`` initializer that fails loudly (see module docstring).
 

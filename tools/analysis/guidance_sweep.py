@@ -27,6 +27,8 @@ from typing import Dict, List
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
+
+from mdc_plugin.utils.safe_checkpoint import hardened_checkpoints
 from mmengine.utils import ProgressBar
 
 import mdc_plugin  # noqa: F401
@@ -75,7 +77,8 @@ def build(config: str, checkpoint: str, args: argparse.Namespace):
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint!r} is not a file')
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    with hardened_checkpoints():
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     model.eval()
     loader = cfg.test_dataloader
     loader.update(batch_size=args.batch_size, num_workers=0,

@@ -22,6 +22,8 @@ import os.path as osp
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
+
+from mdc_plugin.utils.safe_checkpoint import hardened_checkpoints
 from mmpretrain.registry import MODELS
 
 import mdc_plugin  # noqa: F401
@@ -80,7 +82,8 @@ def table(summary: dict) -> str:
 def load(config: str, ckpt: str):
     cfg = Config.fromfile(config)
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, ckpt, map_location='cpu', strict=True)
+    with hardened_checkpoints():
+        load_checkpoint(model, ckpt, map_location='cpu', strict=True)
     return cfg, model.eval()
 
 

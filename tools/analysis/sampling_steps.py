@@ -48,7 +48,7 @@ def main() -> None:
             cfg.test_evaluator = cfg.val_evaluator
         cfg.load_from = args.checkpoint
         cfg.work_dir = args.work_dir
-        cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
+        cfg.default_hooks.checkpoint = dict(type='AtomicCheckpointHook',
                                             interval=-1)
         runner = Runner.from_cfg(cfg)
         start = time.time()

@@ -14,13 +14,14 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', eta_min_ratio=0.01, by_epoch=False,
          begin=100, end=max_iters),
 ]
-train_cfg = dict(by_epoch=False, max_iters=max_iters, val_interval=max_iters)
+train_cfg = dict(type='ExactResumeIterBasedTrainLoop', max_iters=max_iters,
+                 val_interval=max_iters)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=64)
 # Iteration-based logging and checkpoints (keep every quarter-budget one):
 fashion_default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False,
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False,
                     interval=max_iters // 4, max_keep_ckpts=-1))
 fashion_log_processor = dict(by_epoch=False, window_size=50)

@@ -5,7 +5,8 @@ IDX layout (big-endian): a 4-byte magic (0x00000801 = 2049 for label files,
 column counts, then one unsigned byte per label or pixel.
 
 Where the files come from (:func:`locate_split`): an explicit ``data_root``
-only; else the full official set on the default search path
+only (``'embedded'`` names the shipped subset, whatever else is
+installed); else the full official set on the default search path
 (``data/fashion-mnist``, then Debian's ``/usr/share/datasets/fashion-mnist``);
 else the small subset shipped in ``mdc_plugin/assets/fashion_mnist_subset``
 (the first 10,000 train and 2,000 test items, checked against its
@@ -36,6 +37,9 @@ EMBEDDED_ROOT = osp.join(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'assets',
     'fashion_mnist_subset')
 EMBEDDED_COUNTS = dict(train=10000, test=2000)
+#: ``data_root`` value that selects the shipped subset explicitly (so a run
+#: reads the same items on every machine, full set installed or not).
+EMBEDDED_DATA_ROOT = 'embedded'
 INSTALL_HINT = (
     'Get the four official files (train-images-idx3-ubyte.gz, '
     'train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, '
@@ -48,14 +52,20 @@ INSTALL_HINT = (
 class SplitSource(NamedTuple):
     """The (images, labels) IDX files of one split and where they came from:
     ``kind`` is ``'data_root'`` (the folder given), ``'search'`` (the full
-    set on the default search path) or ``'embedded'`` (the shipped
-    subset)."""
+    set on the default search path), ``'embedded'`` (the shipped subset, as
+    the fallback) or ``'embedded_by_config'`` (the shipped subset, asked for
+    with ``data_root='embedded'``)."""
     images: str
     labels: str
     kind: str
 
     @property
     def embedded(self) -> bool:
+        return self.kind in ('embedded', 'embedded_by_config')
+
+    @property
+    def fallback(self) -> bool:
+        """Whether the embedded subset stands in for a full set not found."""
         return self.kind == 'embedded'
 
 
@@ -136,7 +146,8 @@ def locate_split(data_root: Optional[str], split: str) -> SplitSource:
     """Absolute paths of the (images, labels) IDX files of ``split``.
 
     An explicit ``data_root`` is the only place looked at (a missing folder
-    or file is an error). With ``data_root=None`` the full official set is
+    or file is an error); ``data_root='embedded'`` is the shipped subset.
+    With ``data_root=None`` the full official set is
     searched on :data:`DEFAULT_ROOTS`; only when none of its files is there
     the embedded subset (:data:`EMBEDDED_ROOT`) is used.
     """
@@ -144,7 +155,14 @@ def locate_split(data_root: Optional[str], split: str) -> SplitSource:
         raise ValueError(f'Fashion-MNIST split must be one of '
                          f'{tuple(SPLIT_FILES)}, got {split!r}')
     names = [f'{SPLIT_FILES[split]}-{kind}' for kind in KINDS]
-    if data_root:
+    if data_root == EMBEDDED_DATA_ROOT and not osp.isdir(data_root):
+        note = ('; data_root=\'embedded\' asks for the embedded subset, '
+                'which is missing or incomplete: reinstall mdc_plugin or '
+                'regenerate it with tools/misc/make_fashion_subset.py')
+        images, labels = (find_file((EMBEDDED_ROOT, ), n, note)
+                          for n in names)
+        kind = 'embedded_by_config'
+    elif data_root:
         missing = not osp.isdir(data_root)
         note = (f'{" (that folder does not exist)" if missing else ""}'
                 '; data_root is set explicitly, so neither the '

@@ -522,6 +522,7 @@ def build_model_for_probe(config: str, cfg_options: Optional[dict] = None,
     from mmpretrain.registry import MODELS
 
     from ...utils.cli import merge_cfg_options
+    from ...utils.safe_checkpoint import hardened_checkpoints
     from ...utils.weights import load_backbone_weights
     cfg = Config.fromfile(config)
     merge_cfg_options(cfg, cfg_options, config)
@@ -534,7 +535,8 @@ def build_model_for_probe(config: str, cfg_options: Optional[dict] = None,
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        model.init_weights()
+        with hardened_checkpoints():  # init_cfg 'Pretrained' loads safely
+            model.init_weights()
     finally:
         logger.setLevel(level)
     if not checkpoint:

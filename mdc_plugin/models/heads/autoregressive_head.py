@@ -9,6 +9,7 @@ from torch import Tensor
 from ..diffusion import merge_sampler_cfg, softmax_draw
 from ..tokenizers import CaptionTokenizer
 from .base_caption_head import CrossAttentionCaptionHead
+from .caption_vocabulary import check_vocabulary, resolve_vocabulary
 
 
 @MODELS.register_module()
@@ -23,7 +24,8 @@ class AutoregressiveCaptionHead(CrossAttentionCaptionHead):
             token is predicted from the image alone. 0 gives plain Cap.
         temperature: decoding default (0 = greedy); shorthand for
             ``sampler=dict(temperature=...)``.
-        sampler: defaults for :meth:`sample`: ``temperature``.
+        sampler: defaults for :meth:`sample`: ``temperature``, ``vocabulary``
+            (a caption vocabulary, :mod:`.caption_vocabulary`).
         **kwargs: decoder shape, see :class:`CrossAttentionCaptionHead`.
     """
 
@@ -39,8 +41,13 @@ class AutoregressiveCaptionHead(CrossAttentionCaptionHead):
         if not 0 <= parallel_prob <= 1:
             raise ValueError(f'parallel_prob={parallel_prob} not in [0, 1]')
         self.parallel_prob = parallel_prob
-        self.sampler_cfg = dict(temperature=temperature)
+        self.sampler_cfg = dict(temperature=temperature, vocabulary=None)
         self.update_sampler_cfg(sampler, type(self).__name__)
+
+    def check_sampler_cfg(self, cfg: dict) -> None:
+        """A caption vocabulary of this head's tokenizer."""
+        check_vocabulary(cfg['vocabulary'], self.vocab_size,
+                         type(self).__name__)
 
     def loss(self, image_tokens: Tensor, data_samples: Sequence) -> dict:
         """image_tokens (B, N, C) -> ``dict(loss=...)``; pads are ignored,
@@ -89,32 +96,46 @@ class AutoregressiveCaptionHead(CrossAttentionCaptionHead):
 
     @torch.no_grad()
     def sample(self, image_tokens: Tensor,
-               temperature: Optional[float] = None) -> Tensor:
-        """Greedy (or temperature) decoding with a key/value cache.
+               temperature: Optional[float] = None,
+               vocabulary=None) -> Tensor:
+        """Greedy (or temperature) decoding with a key/value cache, stopping
+        when every caption has emitted eos. ``vocabulary``: the output
+        layer restricted to a caption vocabulary (exact for the captions it
+        can spell, :mod:`.caption_vocabulary`).
 
         image_tokens (B, N, C) -> (B, L) ids starting with bos.
         """
-        temperature = merge_sampler_cfg(
-            self.sampler_cfg, dict(temperature=temperature),
-            type(self).__name__)['temperature']
+        cfg = merge_sampler_cfg(
+            self.sampler_cfg, dict(temperature=temperature,
+                                   vocabulary=vocabulary),
+            type(self).__name__)
+        self.check_sampler_cfg(cfg)
+        temperature = cfg['temperature']
         tok = self.tokenizer
         batch, device = image_tokens.shape[0], image_tokens.device
         ids = torch.full((batch, self.max_length), tok.pad_id, device=device)
         ids[:, 0] = tok.bos_id
         memory_kv = self.decoder.memory_kv(image_tokens)
+        vocab = resolve_vocabulary(cfg['vocabulary'], self.vocab_size,
+                                   tok.eos_id, device, type(self).__name__)
+        weight = self.output_layer(vocab)
         forbidden = self.forbidden_mask(device)
+        if vocab is not None:
+            forbidden = forbidden[vocab]
         finished = torch.zeros(batch, dtype=torch.bool, device=device)
         cache = None
         for pos in range(1, self.max_length):
             hidden, cache = self.decoder(
                 ids[:, pos - 1:pos], memory_kv=memory_kv, causal=True,
                 past_kv=cache, start=pos - 1)
-            logits = self.logits(hidden[:, -1]).float()
+            logits = self.logits(hidden[:, -1], weight).float()
             logits[:, forbidden] = float('-inf')
             if temperature > 0:
                 nxt, _ = softmax_draw(logits, temperature)
             else:
                 nxt = logits.argmax(-1)
+            if vocab is not None:
+                nxt = vocab[nxt]
             ids[:, pos] = torch.where(finished, tok.pad_id, nxt)
             finished |= nxt == tok.eos_id
             if bool(finished.all()):

@@ -140,8 +140,17 @@ class CrossAttentionCaptionHead(BaseCaptionHead):
         self.output_proj = None if tie_embeddings else nn.Linear(
             embed_dims, self.vocab_size, bias=False)
 
-    def logits(self, hidden: Tensor) -> Tensor:
-        """Hidden states (..., D) -> vocabulary logits (..., V)."""
-        if self.output_proj is not None:
-            return self.output_proj(hidden)
-        return F.linear(hidden, self.decoder.token_embed.weight)
+    def output_layer(self, vocab_ids: Optional[Tensor] = None) -> Tensor:
+        """The (V, D) output weights, or their (V', D) rows ``vocab_ids``
+        (a caption vocabulary, :mod:`.caption_vocabulary`)."""
+        weight = (self.output_proj.weight if self.output_proj is not None
+                  else self.decoder.token_embed.weight)
+        return weight if vocab_ids is None else weight.index_select(
+            0, vocab_ids)
+
+    def logits(self, hidden: Tensor,
+               weight: Optional[Tensor] = None) -> Tensor:
+        """Hidden states (..., D) -> logits (..., V), or (..., V') with the
+        ``weight`` rows of :meth:`output_layer`."""
+        return F.linear(hidden,
+                        self.output_layer() if weight is None else weight)

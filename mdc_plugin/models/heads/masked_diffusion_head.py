@@ -19,7 +19,7 @@ which keeps the surest-first order from committing the (always sure)
 padding EOS before the words (``block_length=1`` is strictly left to
 right).
 """
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,7 @@ from torch import Tensor
 from ..diffusion import commit_counts, merge_sampler_cfg, softmax_draw
 from ..tokenizers import CaptionTokenizer
 from .base_caption_head import CrossAttentionCaptionHead
+from .caption_vocabulary import check_vocabulary, resolve_vocabulary
 
 LOSS_WEIGHTINGS = ('elbo', 'uniform')
 REMASKINGS = ('low_confidence', 'random')
@@ -56,7 +57,19 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
             (0 = greedy), ``schedule`` ('uniform' or 'cosine'), ``remasking``
             ('low_confidence' or 'random'), ``block_length`` (None: one
             block; k: semi-autoregressive blocks of k positions, widened
-            to ceil((L-1) / steps) when there are fewer steps than blocks).
+            to ceil((L-1) / steps) when there are fewer steps than blocks),
+            ``threshold`` (0: off; t in (0, 1]: Fast-dLLM's parallel
+            decoding, each step commits every masked position of the block
+            whose confidence is >= t, at least the surest one, so a block
+            takes as many steps as it needs and ``steps`` only sets the
+            block width), ``early_stop`` (stop once every caption has
+            committed its eos and everything before it: exact, the same
+            captions), ``vocabulary`` (None, or the ids of a caption
+            vocabulary, :mod:`.caption_vocabulary`: exact for the
+            captions it can spell), ``block_cache`` (Fast-dLLM's dual
+            cache, approximate: the first step of a block runs the whole
+            caption and keeps every position's keys and values; the block's
+            later steps recompute only its own positions against them).
         **kwargs: decoder shape, see :class:`CrossAttentionCaptionHead`.
     """
 
@@ -85,17 +98,33 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         self.loss_weighting = loss_weighting
         self.padding_weight = float(padding_weight)
         self.sampler_cfg = dict(steps=8, temperature=0.0, schedule='uniform',
-                                remasking='low_confidence', block_length=None)
+                                remasking='low_confidence', block_length=None,
+                                threshold=0.0, early_stop=True,
+                                vocabulary=None, block_cache=False)
         self.update_sampler_cfg(sampler, type(self).__name__)
 
     def check_sampler_cfg(self, cfg: dict) -> None:
         """Known remasking; steps, schedule and blocks that commit every
         token."""
+        owner = 'MaskedDiffusionCaptionHead'
         if cfg['remasking'] not in REMASKINGS:
             raise ValueError(
-                'MaskedDiffusionCaptionHead: sampler.remasking must be '
+                f'{owner}: sampler.remasking must be '
                 "'low_confidence' or 'random', got "
                 f"{cfg['remasking']!r}")
+        threshold = cfg['threshold']
+        if isinstance(threshold, bool) or not isinstance(
+                threshold, (int, float)) or not 0 <= threshold <= 1:
+            raise ValueError(f'{owner}: sampler.threshold={threshold!r} must '
+                             'be a number in [0, 1] (0: off)')
+        if threshold and cfg['remasking'] == 'random':
+            raise ValueError(f'{owner}: sampler.threshold commits by '
+                             "confidence; it needs remasking='low_confidence'")
+        for key in ('early_stop', 'block_cache'):
+            if not isinstance(cfg[key], bool):
+                raise ValueError(f'{owner}: sampler.{key} must be True or '
+                                 f'False, got {cfg[key]!r}')
+        check_vocabulary(cfg['vocabulary'], self.vocab_size, owner)
         self.block_schedule(cfg['steps'], cfg['schedule'],
                             cfg['block_length'])  # checks all three
 
@@ -255,6 +284,9 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
                schedule: Optional[str] = None,
                remasking: Optional[str] = None,
                block_length: Optional[int] = None,
+               threshold: Optional[float] = None,
+               early_stop: Optional[bool] = None,
+               vocabulary=None, block_cache: Optional[bool] = None,
                return_trace: bool = False):
         """Decode captions from all-mask in ``steps`` denoising steps.
 
@@ -264,6 +296,9 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         follows ``schedule`` so that every position of the block is
         committed after its last step. With ``block_length=None`` the block
         is the whole caption; ``steps = L - 1`` is one token per step.
+        ``threshold``, ``early_stop``, ``vocabulary`` and ``block_cache``:
+        see the class docstring. ``None`` keeps the head's default for every
+        option.
 
         Args:
             image_tokens: (B, N, C).
@@ -274,7 +309,10 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         cfg = merge_sampler_cfg(
             self.sampler_cfg, dict(steps=steps, temperature=temperature,
                                    schedule=schedule, remasking=remasking,
-                                   block_length=block_length),
+                                   block_length=block_length,
+                                   threshold=threshold, early_stop=early_stop,
+                                   vocabulary=vocabulary,
+                                   block_cache=block_cache),
             type(self).__name__)
         self.check_sampler_cfg(cfg)
         tok = self.tokenizer
@@ -283,32 +321,119 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         ids = torch.full((batch, length), tok.mask_id, device=device)
         ids[:, 0] = tok.bos_id
         memory_kv = self.decoder.memory_kv(image_tokens)
-        # Additive (V,) bias: -inf on ids that must never be emitted.
-        bias = torch.zeros(self.vocab_size, device=device).masked_fill(
-            self.forbidden_mask(device), float('-inf'))
+        vocab = resolve_vocabulary(cfg['vocabulary'], self.vocab_size,
+                                   tok.eos_id, device, type(self).__name__)
+        weight = self.output_layer(vocab)
+        # Additive (V',) bias: -inf on ids that must never be emitted.
+        forbidden = self.forbidden_mask(device)
+        if vocab is not None:
+            forbidden = forbidden[vocab]
+        bias = torch.zeros(forbidden.shape, device=device).masked_fill(
+            forbidden, float('-inf'))
         trace = []
         blocks = self.block_schedule(cfg['steps'], cfg['schedule'],
                                      cfg['block_length'])
         for start, end, counts in blocks:
-            for count in counts:
-                hidden, _ = self.decoder(ids, memory_kv=memory_kv)
-                # Every row has the same number M of masked positions in
-                # the block (each step commits `count` per row): project
-                # only those (B, M) to the vocabulary, which dominates the
-                # step for large vocabularies.
-                in_block = ids[:, start:end] == tok.mask_id
-                positions = start + in_block.nonzero()[:, 1].view(batch, -1)
-                hidden = hidden.gather(1, positions[..., None].expand(
-                    -1, -1, hidden.shape[-1]))
-                logits = self.logits(hidden).float() + bias
-                pred, conf = self._propose(logits, cfg['temperature'])
-                if cfg['remasking'] == 'random':
-                    conf = torch.rand_like(conf)
-                top = conf.topk(count, dim=-1).indices
-                ids.scatter_(1, positions.gather(1, top), pred.gather(1, top))
-                if return_trace:
-                    trace.append(ids.clone())
+            window = self._block_window(ids, start, end, memory_kv,
+                                        cfg['block_cache'])
+            if cfg['threshold']:
+                self._fill_block_by_threshold(ids, start, end, window,
+                                              weight, bias, vocab, cfg,
+                                              trace if return_trace else None)
+            else:
+                self._fill_block(ids, start, end, counts, window, weight,
+                                 bias, vocab, cfg,
+                                 trace if return_trace else None)
+            if cfg['early_stop'] and end < length and self._finished(ids):
+                ids[ids == tok.mask_id] = tok.eos_id
+                break
         return (ids, trace) if return_trace else ids
+
+    def _block_window(self, ids: Tensor, start: int, end: int, memory_kv,
+                      block_cache: bool) -> Callable[[], Tensor]:
+        """A function giving the (B, end-start, D) decoder states of the
+        block's positions for the current ``ids``: a full decoder pass each
+        call, or with ``block_cache`` a full pass at the block's first call
+        and passes over the block's positions only after it."""
+        cache: list = []
+
+        def window() -> Tensor:
+            if block_cache and cache:
+                hidden, cache[0] = self.decoder.forward_window(
+                    ids[:, start:end], start, cache[0], memory_kv)
+                return hidden
+            hidden, kv = self.decoder(ids, memory_kv=memory_kv)
+            cache[:] = [kv]
+            return hidden[:, start:end]
+        return window
+
+    def _fill_block(self, ids: Tensor, start: int, end: int,
+                    counts: List[int], window: Callable[[], Tensor],
+                    weight: Tensor, bias: Tensor, vocab: Optional[Tensor],
+                    cfg: dict, trace: Optional[list]) -> None:
+        """Commit positions ``start..end-1`` of ``ids`` (B, L) in place,
+        ``counts[s]`` per row at step s."""
+        mask_id, batch = self.tokenizer.mask_id, ids.shape[0]
+        for count in counts:
+            hidden = window()  # (B, S, D)
+            # Every row has the same number M of masked positions in the
+            # block (each step commits `count` per row): project only those
+            # (B, M) to the vocabulary, which dominates the step for large
+            # vocabularies.
+            in_block = ids[:, start:end] == mask_id
+            offsets = in_block.nonzero()[:, 1].view(batch, -1)
+            positions = start + offsets
+            hidden = hidden.gather(1, offsets[..., None].expand(
+                -1, -1, hidden.shape[-1]))
+            logits = self.logits(hidden, weight).float() + bias
+            pred, conf = self._propose(logits, cfg['temperature'])
+            if vocab is not None:
+                pred = vocab[pred]
+            if cfg['remasking'] == 'random':
+                conf = torch.rand_like(conf)
+            top = conf.topk(count, dim=-1).indices
+            ids.scatter_(1, positions.gather(1, top), pred.gather(1, top))
+            if trace is not None:
+                trace.append(ids.clone())
+
+    def _fill_block_by_threshold(self, ids: Tensor, start: int, end: int,
+                                 window: Callable[[], Tensor],
+                                 weight: Tensor, bias: Tensor,
+                                 vocab: Optional[Tensor], cfg: dict,
+                                 trace: Optional[list]) -> None:
+        """Commit positions ``start..end-1`` of ``ids`` (B, L) in place:
+        each step every masked one whose confidence is >= the threshold,
+        and at least the surest masked one of each row."""
+        mask_id = self.tokenizer.mask_id
+        while True:
+            in_block = ids[:, start:end] == mask_id  # (B, S)
+            if not bool(in_block.any()):
+                return
+            logits = self.logits(window(), weight).float() + bias
+            pred, conf = self._propose(logits, cfg['temperature'])
+            if vocab is not None:
+                pred = vocab[pred]
+            conf = conf.masked_fill(~in_block, -1.0)
+            commit = (conf >= cfg['threshold']) & in_block
+            surest = F.one_hot(conf.argmax(-1), end - start).bool()
+            commit |= surest & in_block.any(-1, keepdim=True)
+            ids[:, start:end] = torch.where(commit, pred, ids[:, start:end])
+            if trace is not None:
+                trace.append(ids.clone())
+
+    def _finished(self, ids: Tensor) -> bool:
+        """Whether every row has committed an eos and every position
+        before its first one (then nothing left can change the text)."""
+        tok = self.tokenizer
+        eos = ids == tok.eos_id
+        has_eos = eos.any(1)
+        first = torch.where(has_eos, eos.float().argmax(1),
+                            torch.full_like(has_eos, ids.shape[1],
+                                            dtype=torch.long))
+        before = torch.arange(ids.shape[1], device=ids.device)[None] < \
+            first[:, None]
+        return bool(has_eos.all()) and not bool(
+            ((ids == tok.mask_id) & before).any())
 
     @staticmethod
     def _propose(logits: Tensor, temperature: float) -> Tuple[Tensor, Tensor]:

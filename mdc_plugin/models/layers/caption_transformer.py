@@ -116,6 +116,25 @@ class CaptionBlock(nn.Module):
         x = x + self.mlp(self.norm_mlp(x))
         return x, (k, v)
 
+    def forward_window(self, x: Tensor, memory_kv: Optional[KVCache],
+                       cache: KVCache, start: int) -> Tuple[Tensor, KVCache]:
+        """Recompute positions ``start..start+S-1`` only: x (B, S, D) attends
+        to ``cache`` (B, H, L, D/H) keys/values of every position, with its
+        own replacing the window's. Returns (B, S, D) and the updated cache.
+        The other positions' keys and values are as cached (an
+        approximation when they would change; see the MDC sampler's
+        ``block_cache``)."""
+        h = self.norm_self(x)
+        k_new, v_new = self.self_attn.project_kv(h)
+        end = start + x.shape[1]
+        k, v = cache[0].clone(), cache[1].clone()
+        k[:, :, start:end], v[:, :, start:end] = k_new, v_new
+        x = x + self.self_attn(h, (k, v))
+        if self.has_cross:
+            x = x + self.cross_attn(self.norm_cross(x), memory_kv)
+        x = x + self.mlp(self.norm_mlp(x))
+        return x, (k, v)
+
 
 class CaptionTransformer(BaseModule):
     """Token embedding + positions + a stack of :class:`CaptionBlock`.
@@ -189,4 +208,21 @@ class CaptionTransformer(BaseModule):
             else:
                 x, cache = blk(x, kv_i, self_mask, causal, past_i)
             new_cache.append(cache)
+        return self.norm(x), new_cache
+
+    def forward_window(self, tokens: Tensor, start: int,
+                       cache: List[KVCache],
+                       memory_kv: Optional[List[KVCache]] = None
+                       ) -> Tuple[Tensor, List[KVCache]]:
+        """Token ids (B, S) at positions ``start..start+S-1`` -> their hidden
+        states (B, S, D), every other position read from ``cache`` (the
+        per-block self-attention keys/values a full :meth:`forward`
+        returned), and the updated cache. Bidirectional attention only."""
+        length = tokens.shape[1]
+        x = self.token_embed(tokens) + self.pos_embed[:, start:start + length]
+        new_cache = []
+        for i, blk in enumerate(self.blocks):
+            kv_i = memory_kv[i] if memory_kv is not None else None
+            x, kv = blk.forward_window(x, kv_i, cache[i], start)
+            new_cache.append(kv)
         return self.norm(x), new_cache

@@ -63,8 +63,11 @@ class PluginModelScorer(ImageTextScorer):
                     'data_preprocessor')
         if checkpoint is not None:
             from mmengine.runner import load_checkpoint
-            load_checkpoint(model, checkpoint, map_location='cpu',
-                            strict=True)
+
+            from ...utils.safe_checkpoint import hardened_checkpoints
+            with hardened_checkpoints():
+                load_checkpoint(model, checkpoint, map_location='cpu',
+                                strict=True)
         self.model = model.to(device).eval()
         self.device = device
         self.batch_size = batch_size

@@ -9,6 +9,8 @@ import os.path as osp
 from typing import List
 
 from mmengine.runner import Runner, load_checkpoint
+
+from mdc_plugin.utils.safe_checkpoint import hardened_checkpoints
 from rich.progress import Progress
 
 from mdc_plugin.evaluation import caption_and_score
@@ -55,8 +57,9 @@ def bench_quality(cases: List[HeadCase], opts: BenchmarkOptions,
                      persistent_workers=False), seed=0)
         model = build_model(case, cfg=copy.deepcopy(cfg.model))
         # strict: quality numbers from a half-loaded model would mislead
-        load_checkpoint(model, osp.join(ROOT, ckpt), map_location='cpu',
-                        strict=True, logger='silent')
+        with hardened_checkpoints():
+            load_checkpoint(model, osp.join(ROOT, ckpt), map_location='cpu',
+                            strict=True, logger='silent')
         checkpoints[case.name] = ckpt
         decoders = dict(case.quality_decoders or case.decoders)
         if case.name == 'MDC':

@@ -31,6 +31,10 @@ from .timing import interleave, median_ratio, sampling_timer
 
 SAMPLE_TOKENIZERS = dict(shapes=dict(type='ShapesTokenizer'),
                          clip=dict(type='CLIPBPETokenizer'))
+#: Caption-vocabulary sizes timed with the CLIP tokenizer, and the decoders
+#: of each case that get them.
+VOCABULARY_SIZES = (1000, 10000)
+VOCABULARY_DECODERS = {'MDC': ('steps=4', 'steps=8'), 'AR': ('greedy+kv', )}
 
 
 def sample_model(case: HeadCase, length: int,
@@ -98,7 +102,15 @@ def sampling_fns(case: HeadCase, model: torch.nn.Module,
     else:
         raise ValueError(f'{case.name}: unknown kind {case.kind!r}')
     scorer = None
-    for label, kwargs in case.decoders.items():
+    decoders = dict(case.decoders)
+    if tokenizer != 'shapes' and case.name in VOCABULARY_DECODERS:
+        # the caption-vocabulary lever: the output layer restricted to the
+        # first N ids (a stand-in of that size for a corpus vocabulary)
+        for size in VOCABULARY_SIZES:
+            for label in VOCABULARY_DECODERS[case.name]:
+                decoders[f'{label} vocab={size}'] = dict(
+                    decoders[label], vocabulary=list(range(size)))
+    for label, kwargs in decoders.items():
         if case.kind != 'prefix':
             fns[label] = (lambda kw=kwargs: head.sample(cond, **kw))
             continue
