@@ -109,3 +109,14 @@ def mmengine_as_found():
     close_abandoned_hardening()
     yield
     close_abandoned_hardening()
+
+
+@pytest.fixture
+def initialised_as_in_a_run():
+    """Inside SafeCheckpointLoadingHook's ``hardened_checkpoints()`` block, as
+    a run of the shipped configs is (strict, safe ``Pretrained``; importing
+    the plugin alone changes nothing in MMEngine): for tests that build a
+    model and call ``init_weights()`` themselves."""
+    from mdc_plugin.utils import hardened_checkpoints
+    with hardened_checkpoints():
+        yield

@@ -29,16 +29,8 @@ from mdc_plugin.utils.weights import (WeightsNotLoadedError,
                                       assert_state_dict_loaded)
 
 
-@pytest.fixture(autouse=True)
-def _initialised_as_in_a_run():
-    """Models here are initialised as a run of these configs initialises
-    them: inside SafeCheckpointLoadingHook's ``hardened_checkpoints()``
-    block (strict, safe ``Pretrained``; importing the plugin alone changes
-    nothing in MMEngine)."""
-    from mdc_plugin.utils import hardened_checkpoints
-    with hardened_checkpoints():
-        yield
-
+# Models are initialised as a run of these configs initialises them.
+pytestmark = pytest.mark.usefixtures('initialised_as_in_a_run')
 TESTS = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(TESTS)
 CONFIG_DIR = osp.join(ROOT, 'configs')

@@ -13,18 +13,7 @@ from test_pinned_outputs import (CAP_CFG, CLIP_CFG, MCS_CFG, MDC_CFG,
                                  PREFIX_CFG, VQ_CFG, seeded_checkpoint,
                                  shapes_batch)
 
-pytestmark = pytest.mark.usefixtures('one_thread')
-
-
-@pytest.fixture(autouse=True)
-def _initialised_as_in_a_run():
-    """Models here are initialised as a run of these configs initialises
-    them: inside SafeCheckpointLoadingHook's ``hardened_checkpoints()``
-    block (strict, safe ``Pretrained``; importing the plugin alone changes
-    nothing in MMEngine)."""
-    from mdc_plugin.utils import hardened_checkpoints
-    with hardened_checkpoints():
-        yield
+pytestmark = pytest.mark.usefixtures('one_thread', 'initialised_as_in_a_run')
 
 DECODE_KEYS = {
     MDC_CFG: ('block_cache', 'block_length', 'early_stop', 'remasking',

@@ -12,9 +12,8 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.hooks import Hook
+from fixtures_train import train_and_log
 from mmengine.runner import Runner
-from mmpretrain.registry import HOOKS
 
 import mdc_plugin  # noqa: F401
 from mdc_plugin.engine.exact_resume import ResumePositionError
@@ -25,18 +24,6 @@ CONFIG = osp.join(ROOT, 'configs/mdc/vit-tiny_shapes.py')
 TRAIN_IMAGES, BATCH, EPOCHS = 24, 4, 2
 ITERS_PER_EPOCH = TRAIN_IMAGES // BATCH  # 6
 _IDS = itertools.count()
-
-
-@HOOKS.register_module(force=True)
-class LossLogHook(Hook):
-    """Keeps ``(iteration, loss)`` of every training step."""
-
-    def __init__(self):
-        self.losses = []
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None):
-        self.losses.append((runner.iter, float(outputs['loss'].detach())))
 
 
 def _cfg(work_dir, data_root, num_workers, **overrides):
@@ -71,12 +58,7 @@ def _cfg(work_dir, data_root, num_workers, **overrides):
     return cfg
 
 
-def _train(cfg):
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    log = next(h for h in runner.hooks if isinstance(h, LossLogHook))
-    state = {k: v.clone() for k, v in runner.model.state_dict().items()}
-    return log.losses, state, runner
+_train = train_and_log
 
 
 @pytest.fixture(scope='module')

@@ -15,9 +15,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.hooks import Hook
-from mmengine.runner import Runner
-from mmpretrain.registry import HOOKS
+from fixtures_train import train_and_log
 
 import mdc_plugin  # noqa: F401
 from mdc_plugin.engine.exact_resume import ExactResumeIterBasedTrainLoop
@@ -27,18 +25,6 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs/mdc/resnet18-w32_fashion_embedded.py')
 ITERS, EVERY, BATCH = 6, 3, 4
 _IDS = itertools.count()
-
-
-@HOOKS.register_module(force=True)
-class IterLossLogHook(Hook):
-    """Keeps ``(iteration, loss)`` of every training step."""
-
-    def __init__(self):
-        self.losses = []
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None):
-        self.losses.append((runner.iter, float(outputs['loss'].detach())))
 
 
 def _cfg(work_dir, num_workers=1, persistent=True, sampler=None,
@@ -55,7 +41,7 @@ def _cfg(work_dir, num_workers=1, persistent=True, sampler=None,
     cfg.val_dataloader.dataset.num_scenes = 4
     cfg.merge_from_dict(dict(
         work_dir=str(work_dir), experiment_name=f'iterexact{next(_IDS)}',
-        log_level='WARNING', custom_hooks=[dict(type='IterLossLogHook')]))
+        log_level='WARNING', custom_hooks=[dict(type='LossLogHook')]))
     cfg.train_cfg.update(max_iters=ITERS, val_interval=EVERY)
     cfg.default_hooks.checkpoint.interval = EVERY
     cfg.default_hooks.logger.interval = 100
@@ -69,12 +55,9 @@ def _cfg(work_dir, num_workers=1, persistent=True, sampler=None,
 
 
 def _train(cfg):
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    losses, state, runner = train_and_log(cfg)
     assert isinstance(runner.train_loop, ExactResumeIterBasedTrainLoop)
-    log = next(h for h in runner.hooks if isinstance(h, IterLossLogHook))
-    state = {k: v.clone() for k, v in runner.model.state_dict().items()}
-    return log.losses, state, runner
+    return losses, state, runner
 
 
 @pytest.mark.parametrize('workers', [1, 0], ids=['shipped-loader',

@@ -21,16 +21,8 @@ import mdc_plugin  # noqa: F401  (registers every component)
 from mdc_plugin.utils import WeightsNotLoadedError, load_checkpoint_safely
 
 
-@pytest.fixture(autouse=True)
-def _initialised_as_in_a_run():
-    """Models here are initialised as a run of these configs initialises
-    them: inside SafeCheckpointLoadingHook's ``hardened_checkpoints()``
-    block (strict, safe ``Pretrained``; importing the plugin alone changes
-    nothing in MMEngine)."""
-    from mdc_plugin.utils import hardened_checkpoints
-    with hardened_checkpoints():
-        yield
-
+# Models are initialised as a run of these configs initialises them.
+pytestmark = pytest.mark.usefixtures('initialised_as_in_a_run')
 TESTS = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(TESTS)
 sys.path.insert(0, TESTS)

@@ -31,6 +31,7 @@ from typing import Optional
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook, Hook
+from mmengine.runner import Runner
 from mmpretrain.registry import HOOKS
 
 from ...utils.atomic_io import atomic_write
@@ -86,11 +87,13 @@ class SafeCheckpointLoadingHook(Hook):
 class AtomicCheckpointHook(CheckpointHook):
     """``CheckpointHook`` with atomic writes and loss-free rotation.
 
-    Same arguments as MMEngine's ``CheckpointHook``. Local checkpoints are
-    written to ``.<name>.<random>.tmp`` and renamed over ``<name>`` only
-    when complete; a temp file a killed save left of the same target is
-    deleted first. Remote backends (``s3://``, ...) are written as
-    MMEngine writes them.
+    Same arguments as MMEngine's ``CheckpointHook``. Local checkpoints of a
+    ``Runner`` are written to ``.<name>.<random>.tmp`` and renamed over
+    ``<name>`` only when complete; a temp file a killed save left of the
+    same target is deleted first. Remote backends (``s3://``, ...) and the
+    ``FlexibleRunner`` (DeepSpeed / FSDP, whose ranks may write shards of one
+    checkpoint) are written as MMEngine writes them; the pointer and the
+    rotation are safe for every runner.
     """
 
     def _save_checkpoint_with_step(self, runner, step: int, meta) -> None:
@@ -98,7 +101,8 @@ class AtomicCheckpointHook(CheckpointHook):
         filename = self.filename_tmpl.format(step)
         self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        local = isinstance(self.file_backend, LocalBackend)
+        local = (isinstance(self.file_backend, LocalBackend)
+                 and isinstance(runner, Runner))
         temp = (f'.{filename}.{secrets.token_hex(4)}.tmp' if local else
                 filename)
         if local and is_main_process():

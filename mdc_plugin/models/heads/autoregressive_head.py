@@ -9,7 +9,7 @@ from torch import Tensor
 from ..diffusion import merge_sampler_cfg, softmax_draw
 from ..tokenizers import CaptionTokenizer
 from .base_caption_head import CrossAttentionCaptionHead
-from .caption_vocabulary import check_vocabulary, resolve_vocabulary
+from .caption_vocabulary import check_vocabulary
 
 
 @MODELS.register_module()
@@ -116,12 +116,8 @@ class AutoregressiveCaptionHead(CrossAttentionCaptionHead):
         ids = torch.full((batch, self.max_length), tok.pad_id, device=device)
         ids[:, 0] = tok.bos_id
         memory_kv = self.decoder.memory_kv(image_tokens)
-        vocab = resolve_vocabulary(cfg['vocabulary'], self.vocab_size,
-                                   tok.eos_id, device, type(self).__name__)
-        weight = self.output_layer(vocab)
-        forbidden = self.forbidden_mask(device)
-        if vocab is not None:
-            forbidden = forbidden[vocab]
+        vocab, weight, forbidden = self.output_subset(cfg['vocabulary'],
+                                                      device)
         finished = torch.zeros(batch, dtype=torch.bool, device=device)
         cache = None
         for pos in range(1, self.max_length):

@@ -148,6 +148,20 @@ class CrossAttentionCaptionHead(BaseCaptionHead):
         return weight if vocab_ids is None else weight.index_select(
             0, vocab_ids)
 
+    def output_subset(self, vocabulary, device
+                      ) -> Tuple[Optional[Tensor], Tensor, Tensor]:
+        """A sampler's output layer for a ``vocabulary`` decode key:
+        ``(vocab_ids or None, (V', D) weight, (V',) forbidden mask)``, the
+        caption vocabulary (:mod:`.caption_vocabulary`) resolved with eos."""
+        from .caption_vocabulary import resolve_vocabulary
+        vocab = resolve_vocabulary(vocabulary, self.vocab_size,
+                                   self.tokenizer.eos_id, device,
+                                   type(self).__name__)
+        forbidden = self.forbidden_mask(device)
+        if vocab is not None:
+            forbidden = forbidden[vocab]
+        return vocab, self.output_layer(vocab), forbidden
+
     def logits(self, hidden: Tensor,
                weight: Optional[Tensor] = None) -> Tensor:
         """Hidden states (..., D) -> logits (..., V), or (..., V') with the

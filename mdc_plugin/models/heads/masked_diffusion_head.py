@@ -29,7 +29,7 @@ from torch import Tensor
 from ..diffusion import commit_counts, merge_sampler_cfg, softmax_draw
 from ..tokenizers import CaptionTokenizer
 from .base_caption_head import CrossAttentionCaptionHead
-from .caption_vocabulary import check_vocabulary, resolve_vocabulary
+from .caption_vocabulary import check_vocabulary
 
 LOSS_WEIGHTINGS = ('elbo', 'uniform')
 REMASKINGS = ('low_confidence', 'random')
@@ -321,13 +321,9 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         ids = torch.full((batch, length), tok.mask_id, device=device)
         ids[:, 0] = tok.bos_id
         memory_kv = self.decoder.memory_kv(image_tokens)
-        vocab = resolve_vocabulary(cfg['vocabulary'], self.vocab_size,
-                                   tok.eos_id, device, type(self).__name__)
-        weight = self.output_layer(vocab)
+        vocab, weight, forbidden = self.output_subset(cfg['vocabulary'],
+                                                      device)
         # Additive (V',) bias: -inf on ids that must never be emitted.
-        forbidden = self.forbidden_mask(device)
-        if vocab is not None:
-            forbidden = forbidden[vocab]
         bias = torch.zeros(forbidden.shape, device=device).masked_fill(
             forbidden, float('-inf'))
         trace = []
