@@ -28,7 +28,7 @@ from typing import List, Optional
 
 from mmengine.config import DictAction
 
-import mdc_plugin  # noqa: F401  (registers modules, safe checkpoints)
+import mdc_plugin  # noqa: F401  (registers the components)
 from mdc_plugin.apis import caption_images, init_captioner
 from mdc_plugin.datasets.transforms.load_caption_image import (
     ImageLoadError)

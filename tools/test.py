@@ -25,7 +25,7 @@ from typing import Any
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 
-import mdc_plugin  # noqa: F401  (registers modules, safe checkpoints)
+import mdc_plugin  # noqa: F401  (registers the components)
 from mdc_plugin.evaluation.metrics import AtomicDumpResults
 from mdc_plugin.utils import atomic_dump_json
 from mdc_plugin.utils.checkpoint_rotation import (

@@ -25,7 +25,7 @@ import sys
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
-import mdc_plugin  # noqa: F401  (registers modules, safe checkpoints)
+import mdc_plugin  # noqa: F401  (registers the components)
 from mdc_plugin.utils.checkpoint_rotation import (
     BadResumePointerError)
 from mdc_plugin.utils.cli import (
