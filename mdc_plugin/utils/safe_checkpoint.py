@@ -747,16 +747,21 @@ def safe_loader_for(path: str) -> Callable:
     :func:`load_from_local`; URLs and model-zoo schemes: download, then
     :func:`load_from_local`; a scheme we do not know: a refusal)."""
     loader = mme_ckpt.CheckpointLoader._get_checkpoint_loader(path)
-    if getattr(loader, '_mdc_safe', False):
-        return loader
-    if loader.__name__ == 'load_from_local':
-        return load_from_local
-    safe = safe_scheme_loaders(load_from_local).get(loader.__name__)
-    if safe is not None:
-        return safe
     prefix = next((p for p, fn in mme_ckpt.CheckpointLoader._schemes.items()
                    if fn is loader), loader.__name__)
-    return _refusing_loader(prefix)
+    return _safe_stand_in(prefix, loader)
+
+
+def _safe_stand_in(prefix: str, loader: Callable) -> Callable:
+    """Ours for MMEngine's ``loader`` of ``prefix``: itself if already
+    safe, :func:`load_from_local` for local files, the download-then-load
+    loader of a known scheme, else a refusal."""
+    if getattr(loader, '_mdc_safe', False):
+        return loader
+    if prefix == '' or loader.__name__ == 'load_from_local':
+        return load_from_local
+    return (safe_scheme_loaders(load_from_local).get(loader.__name__)
+            or _refusing_loader(prefix))
 
 
 def _refusing_loader(prefix: str) -> Callable:
@@ -821,7 +826,8 @@ class _Hardening:
         # it into a new one: keep what the original held.
         self.scheme_items = list(self.schemes.items())
         for prefix in list(self.schemes):
-            _register_scheme(prefix, safe_loader_for_registered(prefix))
+            _register_scheme(prefix, _safe_stand_in(
+                prefix, loader_cls._schemes[prefix]))
         self.installed = dict(loader_cls._schemes)
         for name, loader in dict(
                 safe_scheme_loaders(load_from_local),
@@ -862,17 +868,6 @@ class _Hardening:
         for prefix, loader in added.items():
             _register_scheme(prefix, loader)
         self.schemes = self.installed = self.scheme_items = None
-
-
-def safe_loader_for_registered(prefix: str) -> Callable:
-    """The safe stand-in of the loader registered for ``prefix``."""
-    loader = mme_ckpt.CheckpointLoader._schemes[prefix]
-    if getattr(loader, '_mdc_safe', False):
-        return loader
-    if prefix == '':
-        return load_from_local
-    return (safe_scheme_loaders(load_from_local).get(loader.__name__)
-            or _refusing_loader(prefix))
 
 
 def _register_scheme(prefix: str, loader: Callable) -> None:

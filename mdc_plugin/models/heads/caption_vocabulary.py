@@ -11,6 +11,7 @@ so every caption the corpus can produce is still reachable; with CLIP's
 a list of ids, or the path of a JSON file holding such a list (or
 ``{"ids": [...]}``), as ``tools/misc/caption_vocabulary.py`` writes it.
 """
+import functools
 import json
 import os.path as osp
 from typing import Optional, Sequence, Union
@@ -23,6 +24,15 @@ __all__ = ['VocabularySpec', 'resolve_vocabulary', 'check_vocabulary']
 VocabularySpec = Union[None, str, Sequence[int]]
 
 
+@functools.lru_cache(maxsize=8)
+def _read_file(path: str, mtime: float) -> tuple:
+    """The ids of a vocabulary file (cached per path and modification
+    time: a sampler reads it on every call)."""
+    with open(path) as f:
+        data = json.load(f)
+    return tuple(data.get('ids') if isinstance(data, dict) else data)
+
+
 def _read_ids(spec: VocabularySpec, owner: str) -> Optional[list]:
     if spec is None:
         return None
@@ -31,9 +41,7 @@ def _read_ids(spec: VocabularySpec, owner: str) -> Optional[list]:
             raise ValueError(f'{owner}: sampler.vocabulary file {spec!r} not '
                              'found (write one with '
                              'tools/misc/caption_vocabulary.py)')
-        with open(spec) as f:
-            data = json.load(f)
-        spec = data.get('ids') if isinstance(data, dict) else data
+        spec = _read_file(osp.abspath(spec), osp.getmtime(spec))
     try:
         ids = [int(i) for i in spec]
     except (TypeError, ValueError):
@@ -45,12 +53,11 @@ def _read_ids(spec: VocabularySpec, owner: str) -> Optional[list]:
     return ids
 
 
-def check_vocabulary(spec: VocabularySpec, vocab_size: int,
-                     owner: str) -> None:
-    """Raise ValueError for a vocabulary the head cannot use."""
+def _checked_ids(spec: VocabularySpec, vocab_size: int,
+                 owner: str) -> Optional[list]:
     ids = _read_ids(spec, owner)
     if ids is None:
-        return
+        return None
     if not ids:
         raise ValueError(f'{owner}: sampler.vocabulary is empty')
     bad = [i for i in ids if not 0 <= i < vocab_size]
@@ -58,13 +65,19 @@ def check_vocabulary(spec: VocabularySpec, vocab_size: int,
         raise ValueError(f'{owner}: sampler.vocabulary ids {bad[:5]} are '
                          f'outside [0, {vocab_size}): a vocabulary of another '
                          'tokenizer?')
+    return ids
+
+
+def check_vocabulary(spec: VocabularySpec, vocab_size: int,
+                     owner: str) -> None:
+    """Raise ValueError for a vocabulary the head cannot use."""
+    _checked_ids(spec, vocab_size, owner)
 
 
 def resolve_vocabulary(spec: VocabularySpec, vocab_size: int, eos_id: int,
                        device, owner: str) -> Optional[Tensor]:
     """Sorted unique (V',) long ids with ``eos_id``, or None for all."""
-    check_vocabulary(spec, vocab_size, owner)
-    ids = _read_ids(spec, owner)
+    ids = _checked_ids(spec, vocab_size, owner)
     if ids is None:
         return None
     return torch.tensor(sorted(set(ids) | {eos_id}), dtype=torch.long,
