@@ -47,6 +47,18 @@ def clean_captions(captions: Any, where: str) -> List[str]:
     return out
 
 
+def raise_or_count_corrupt(dataset: Any, message: str) -> None:
+    """``dataset.on_corrupt == 'raise'``: raise :class:`CorruptEntryError`
+    naming the data set class; else count the entry in
+    ``dataset.num_skipped`` and ``dataset.skipped_entries``."""
+    if dataset.on_corrupt == 'raise':
+        raise CorruptEntryError(
+            f'{type(dataset).__name__}: {message} (set on_corrupt="skip" to '
+            'skip such entries)')
+    dataset.num_skipped += 1
+    dataset.skipped_entries.append(message)
+
+
 class BaseCaptionDataset(BaseDataset):
     """:class:`~mmengine.dataset.BaseDataset` with caption-set checks.
 
@@ -89,12 +101,7 @@ class BaseCaptionDataset(BaseDataset):
 
     def corrupt(self, message: str) -> None:
         """Report an unusable entry: raise, or count it to be skipped."""
-        if self.on_corrupt == 'raise':
-            raise CorruptEntryError(
-                f'{type(self).__name__}: {message} (set on_corrupt="skip" to '
-                'skip such entries)')
-        self.num_skipped += 1
-        self.skipped_entries.append(message)
+        raise_or_count_corrupt(self, message)
         if len(self._skip_examples) < 5:
             self._skip_examples.append(message)
 

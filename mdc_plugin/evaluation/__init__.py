@@ -9,8 +9,11 @@
   ``model.predict`` and score it (the sweeps' and benchmarks' loop).
 * :func:`.caption_likelihood.caption_likelihood`: nats per real token of
   the reference captions (Cap exact; MDC chain rule and ELBO).
+* :func:`.matching_eval.score_and_match`: image-text matching accuracy of a
+  matching benchmark through ``model.score``.
 """
 from . import metrics  # noqa: F401
 from .metrics import CaptionMetric  # noqa: F401
 from .caption_eval import caption_and_score  # noqa: F401
 from .caption_likelihood import caption_likelihood  # noqa: F401
+from .matching_eval import score_and_match  # noqa: F401

@@ -33,6 +33,8 @@ declare -A CFG=(
   [cappa]=configs/baselines/cappa_resnet18-w32_fashion.py
   [mdc_words-loss]=configs/mdc/resnet18-w32_fashion_words-loss.py
   [mdc_pad-0.1]=configs/mdc/resnet18-w32_fashion_pad-0.1.py
+  [mdc_blind]=configs/mdc/resnet18-w32_fashion_blind.py
+  [cap_blind]=configs/baselines/cap_resnet18-w32_fashion_blind.py
 )
 MAX_ITERS=$(python -c "from mmengine import Config; print(Config.fromfile('${CFG[mdc]}').train_cfg.max_iters)" 2>/dev/null)
 LANE_A="supervised:0 mdc:0 cap:0 mdc:1 cap:1"

@@ -100,15 +100,21 @@ def _article(phrase: str) -> str:
     return ('an ' if phrase[0] in 'aeiou' else 'a ') + phrase
 
 
-def _noun(rng: np.random.Generator, label: int, count: int) -> str:
-    """'a coat', 'an ankle boot', 'two pairs of trousers'..."""
-    singular, plural = NAMES[label][int(rng.integers(len(NAMES[label])))]
+def noun_phrase(label: int, count: int, synonym: int) -> str:
+    """'a coat', 'an ankle boot', 'two pairs of trousers'...: ``count``
+    items of class ``label`` named by its ``synonym``-th name."""
+    singular, plural = NAMES[label][synonym]
     if count == 1:
         return _article(singular)
     return f'{COUNT_WORDS[count]} {plural}'
 
 
-def _join(parts: Sequence[str]) -> str:
+def _noun(rng: np.random.Generator, label: int, count: int) -> str:
+    """:func:`noun_phrase` with a random synonym."""
+    return noun_phrase(label, count, int(rng.integers(len(NAMES[label]))))
+
+
+def join_phrases(parts: Sequence[str]) -> str:
     """'a', 'a and b', 'a, b and c'."""
     if len(parts) == 1:
         return parts[0]
@@ -119,18 +125,23 @@ def _inventory(rng, placements: Sequence[Placement]) -> str:
     labels = [p.label for p in placements]
     order = list(dict.fromkeys(labels))  # first appearance (reading order)
     rng.shuffle(order)
-    return _join([_noun(rng, lab, labels.count(lab)) for lab in order])
+    return join_phrases([_noun(rng, lab, labels.count(lab)) for lab in order])
+
+
+def where_phrase(cell_a: int, cell_b: int) -> str:
+    """How an item in ``cell_a`` sits relative to one in ``cell_b``
+    ('to the left of', 'above and to the right of'...; different cells)."""
+    dcol, drow = cell_b % 2 - cell_a % 2, cell_b // 2 - cell_a // 2
+    horiz = {1: 'to the left of', -1: 'to the right of'}.get(dcol)
+    vert = {1: 'above', -1: 'below'}.get(drow)
+    if horiz and vert:
+        return f'{vert} and {horiz}'
+    return horiz or vert
 
 
 def _relation(rng, a: Placement, b: Placement) -> str:
     """How ``a`` sits relative to ``b`` (different cells)."""
-    dcol, drow = b.cell % 2 - a.cell % 2, b.cell // 2 - a.cell // 2
-    horiz = {1: 'to the left of', -1: 'to the right of'}.get(dcol)
-    vert = {1: 'above', -1: 'below'}.get(drow)
-    if horiz and vert:
-        where = f'{vert} and {horiz}'
-    else:
-        where = horiz or vert
+    where = where_phrase(a.cell, b.cell)
     return f'{_noun(rng, a.label, 1)} {where} {_noun(rng, b.label, 1)}'
 
 
@@ -145,7 +156,7 @@ def caption_scene(rng: np.random.Generator, placements: Sequence[Placement],
     if template == 'positions':
         parts = [f'{_noun(rng, p.label, 1)} in the {CELL_NAMES[p.cell]}'
                  for p in placements]
-        return _join(parts)
+        return join_phrases(parts)
     if template == 'count':
         noun = ('item', 'items') if int(rng.integers(2)) else (
             'product', 'products')

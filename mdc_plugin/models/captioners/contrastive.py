@@ -13,6 +13,8 @@ from torch import Tensor, nn
 
 from ..layers import CaptionTransformer
 from ..tokenizers import build_caption_tokenizer
+from .scoring import (CaptionGrid, caption_grid, check_score_options,
+                      encode_candidates, evaluating)
 from .utils import build_data_preprocessor, image_tokens_from_backbone
 
 
@@ -95,6 +97,29 @@ class ContrastiveImageText(BaseModel):
     def encode_text(self, texts: Sequence[str]) -> Tensor:
         """Captions -> unit vectors (N, D)."""
         return self.encode_ids(self.tokenize(texts))
+
+    #: ``score`` takes no options: the cosine has nothing to tune.
+    score_cfg: dict = {}
+
+    @torch.no_grad()
+    def score(self, inputs: Tensor, captions: CaptionGrid,
+              **options) -> Tensor:
+        """Cosine similarity of each image with its candidate captions.
+
+        inputs (B, 3, H, W) preprocessed images; captions: B lists of K (or
+        one list of K for all) -> (B, K) cosines in [-1, 1]. Captions are
+        checked as the captioners' ``score`` checks them (empty, longer
+        than ``max_length``, unknown words: refused).
+        """
+        owner = type(self).__name__
+        check_score_options(options, self.score_cfg, owner)
+        rows = caption_grid(captions, inputs.shape[0], owner)
+        ids = encode_candidates(self.tokenizer, rows, self.max_length,
+                                owner).to(inputs.device)
+        with evaluating(self):
+            text = self.encode_ids(ids).view(len(rows), len(rows[0]), -1)
+            return torch.einsum('bd,bkd->bk', self.encode_image(inputs),
+                                text)
 
     # ---------------------------------------------------------------- modes
     def forward(self, inputs: Tensor,

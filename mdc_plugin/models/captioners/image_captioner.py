@@ -8,6 +8,9 @@ from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from .decoding import check_decode_options, fill_predictions, fold_predict_cfg
+from .scoring import (CaptionGrid, CaptionScoringUnsupported, caption_grid,
+                      check_score_options, encode_candidates, evaluating,
+                      scoring_refusal)
 from .utils import build_data_preprocessor, image_tokens_from_backbone
 
 
@@ -37,6 +40,9 @@ class ImageCaptioner(BaseModel):
     captioner does, so its ``COCOCaption`` metric and visualizer work too.
     It is the one decode entry: ``predict(inputs, data_samples,
     num_samples=N, **options)`` with ``options`` from :attr:`decode_keys`.
+    ``score(inputs, captions, **options)`` is the one scoring entry (image-
+    text matching): (B, K) log-likelihood scores, options from
+    :attr:`score_cfg`.
     """
 
     def __init__(self, backbone: dict, head: dict,
@@ -129,3 +135,45 @@ class ImageCaptioner(BaseModel):
         draws = [self.head.predict(feats, **options)
                  for _ in range(num_samples)]
         return fill_predictions(data_samples, draws)
+
+    @property
+    def score_cfg(self) -> dict:
+        """The scoring defaults of :meth:`score` (the head's; empty when the
+        head cannot score captions)."""
+        return dict(getattr(self.head, 'score_cfg', {}))
+
+    @torch.no_grad()
+    def score(self, inputs: Tensor, captions: CaptionGrid,
+              **options) -> Tensor:
+        """Score candidate captions against images.
+
+        Args:
+            inputs: preprocessed images (B, 3, H, W).
+            captions: B lists of K captions, or one list of K for all.
+            **options: the head's scoring options (:attr:`score_cfg`:
+                Cap/CapPa ``normalize``; MDC ``method``, ``draws``, ``seed``,
+                ``normalize``); unknown keys are refused.
+
+        Returns:
+            (B, K) log-likelihood scores in nats (higher = better match).
+
+        Raises:
+            CaptionScoringUnsupported: the head has no likelihood to score.
+            ValueError: a bad option or caption (empty, too long, unknown
+                words), naming it.
+        """
+        owner = type(self).__name__
+        refusal = scoring_refusal(self)
+        if refusal:
+            raise CaptionScoringUnsupported(refusal)
+        head = self.head
+        cfg = check_score_options(options, head.score_cfg, owner)
+        rows = caption_grid(captions, inputs.shape[0], owner)
+        width = len(rows[0])
+        ids = encode_candidates(head.tokenizer, rows, head.max_length,
+                                owner).to(inputs.device)
+        with evaluating(self):
+            feats = self.extract_feat(inputs).repeat_interleave(width, 0)
+            scores = head.log_likelihood(feats, ids, group_size=width,
+                                         **cfg)
+        return scores.view(len(rows), width)

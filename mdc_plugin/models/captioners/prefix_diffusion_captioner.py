@@ -14,6 +14,7 @@ from ..scorers import ImageTextScorer
 from ..scorers.rerank import (build_scorer, candidate_scores,
                               check_scorer_tokenizer, raw_images, rerank)
 from .decoding import check_decode_options, fill_predictions, fold_predict_cfg
+from .scoring import CaptionScoringUnsupported
 from .utils import build_data_preprocessor, count_parameters
 
 
@@ -106,6 +107,29 @@ class PrefixDiffusionCaptioner(BaseModel):
         if n > 1 and scorer is None:
             raise ValueError(f'num_candidates={n} needs a scorer to rerank '
                              'the candidates')
+
+    #: ``score`` refuses (see its docstring).
+    score_cfg: dict = {}
+    score_refusal = (
+        'continuous embedding diffusion has no cheap likelihood of a given '
+        'text (its bound needs a denoising error at every timestep plus '
+        'the rounding to words). Score with an MDC or Cap/CapPa '
+        'checkpoint, or with the CLIP-style scorer used to rerank its '
+        'candidates')
+
+    def score(self, inputs: Tensor, captions, **options) -> Tensor:
+        """Refused: continuous embedding diffusion has no cheap likelihood
+        of a given text (its bound integrates Gaussian denoising errors
+        over every timestep and the rounding to words). Its candidate
+        reranker is a separate image-text scorer: score with that (e.g.
+        ``ContrastiveImageText.score``) or with an MDC / Cap checkpoint.
+
+        Raises:
+            CaptionScoringUnsupported: always.
+        """
+        raise CaptionScoringUnsupported(
+            f'{type(self).__name__} cannot score captions: '
+            f'{self.score_refusal}')
 
     @property
     def decode_keys(self) -> Tuple[str, ...]:

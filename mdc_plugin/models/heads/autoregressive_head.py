@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from ..captioners.scoring import normalize_log_likelihood
 from ..diffusion import merge_sampler_cfg, softmax_draw
 from ..tokenizers import CaptionTokenizer
 from .base_caption_head import CrossAttentionCaptionHead
@@ -42,6 +43,8 @@ class AutoregressiveCaptionHead(CrossAttentionCaptionHead):
             raise ValueError(f'parallel_prob={parallel_prob} not in [0, 1]')
         self.parallel_prob = parallel_prob
         self.sampler_cfg = dict(temperature=temperature, vocabulary=None)
+        #: Defaults of ``model.score`` (see :meth:`log_likelihood`).
+        self.score_cfg = dict(normalize='sum')
         self.update_sampler_cfg(sampler, type(self).__name__)
 
     def check_sampler_cfg(self, cfg: dict) -> None:
@@ -93,6 +96,21 @@ class AutoregressiveCaptionHead(CrossAttentionCaptionHead):
         nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:],
                               reduction='none')
         return F.pad(nll, (1, 0))
+
+    @torch.no_grad()
+    def log_likelihood(self, image_tokens: Tensor, caption_ids: Tensor,
+                       normalize: str = 'sum', group_size: int = 1
+                       ) -> Tensor:
+        """Exact log-likelihood of each caption, summed over its words and
+        first eos (``normalize='mean'``: per such token). One decoder pass.
+
+        image_tokens (R, N, C), caption_ids (R, L) -> (R,) nats (<= 0).
+        ``group_size`` is accepted for the shared scoring signature (the
+        score is exact, so rows need no common randomness).
+        """
+        real = self.real_token_mask(caption_ids)
+        total = -(self.token_nll(image_tokens, caption_ids) * real).sum(1)
+        return normalize_log_likelihood(total, real, normalize)
 
     @torch.no_grad()
     def sample(self, image_tokens: Tensor,

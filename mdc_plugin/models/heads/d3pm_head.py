@@ -54,6 +54,14 @@ class D3PMCaptionHead(CrossAttentionCaptionHead):
             (its ``memory_dims`` is ``condition_dims``).
     """
 
+    #: Why ``model.score`` refuses this head (image-text matching).
+    score_refusal = (
+        "D3PM's variational bound sums a KL term over every one of its "
+        'num_timesteps steps (100 in the shipped configs), one decoder pass '
+        'each, per caption: not a cheap score, and a few-step estimate of '
+        'it has not been validated. Score with an MDC or Cap/CapPa '
+        'checkpoint, or with a CLIP-style model (ContrastiveImageText)')
+
     def __init__(self, tokenizer: Union[dict, CaptionTokenizer],
                  max_length: int, *, num_codes: int, condition_length: int,
                  condition_dims: Optional[int] = None,

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from ..captioners.scoring import normalize_log_likelihood
 from ..diffusion import commit_counts, merge_sampler_cfg, softmax_draw
 from ..tokenizers import CaptionTokenizer
 from .base_caption_head import CrossAttentionCaptionHead
@@ -33,6 +34,8 @@ from .caption_vocabulary import check_vocabulary
 
 LOSS_WEIGHTINGS = ('elbo', 'uniform')
 REMASKINGS = ('low_confidence', 'random')
+#: How ``model.score`` reads a caption's likelihood (see ``log_likelihood``).
+SCORE_METHODS = ('elbo', 'masked_once', 'one_at_a_time', 'left_to_right')
 
 
 @MODELS.register_module()
@@ -102,6 +105,9 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
                                 threshold=0.0, early_stop=True,
                                 vocabulary=None, block_cache=False)
         self.update_sampler_cfg(sampler, type(self).__name__)
+        #: Defaults of ``model.score`` (see :meth:`log_likelihood`).
+        self.score_cfg = dict(method='elbo', draws=8, seed=0,
+                              normalize='sum', shared_masks=True)
 
     def check_sampler_cfg(self, cfg: dict) -> None:
         """Known remasking; steps, schedule and blocks that commit every
@@ -220,20 +226,23 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
 
     # ------------------------------------------------------------ likelihood
     @torch.no_grad()
-    def token_nll(self, image_tokens: Tensor, caption_ids: Tensor) -> Tensor:
+    def token_nll(self, image_tokens: Tensor, caption_ids: Tensor,
+                  upto: Optional[int] = None) -> Tensor:
         """Exact chain-rule NLL in left-to-right order.
 
         Position i is predicted with the positions before it given and every
         position from i on masked, which is the likelihood of decoding
         strictly left to right (one token per step). image_tokens (B, N, C),
-        caption_ids (B, L) -> (B, L) nats (0 at bos); L-1 decoder passes.
+        caption_ids (B, L) -> (B, L) nats (0 at bos); L-1 decoder passes,
+        or ``upto - 1`` when only positions below ``upto`` are wanted (the
+        rest stay 0).
         """
         targets = self.targets(caption_ids)
         batch, length = targets.shape
         memory_kv = self.decoder.memory_kv(image_tokens)
         nll = torch.zeros(batch, length, device=targets.device)
         positions = torch.arange(length, device=targets.device)
-        for i in range(1, length):
+        for i in range(1, min(length, upto or length)):
             inputs = targets.masked_fill(positions[None] >= i,
                                          self.tokenizer.mask_id)
             hidden, _ = self.decoder(inputs, memory_kv=memory_kv)
@@ -244,7 +253,8 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
 
     @torch.no_grad()
     def elbo_nll(self, image_tokens: Tensor, caption_ids: Tensor,
-                 draws: int = 16, seed: int = 0) -> Tensor:
+                 draws: int = 16, seed: int = 0,
+                 group_size: int = 1) -> Tensor:
         """Monte-Carlo negative ELBO of the eos-padded caption, in nats.
 
         Averages ``sum over masked positions of CE / t`` over ``draws``
@@ -252,23 +262,34 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         on -log p of the whole padded caption whatever ``t_range`` the head
         was trained on. One decoder pass per draw; the draws come from a
         generator seeded with ``seed`` (the global RNG is untouched).
+        ``group_size`` g: consecutive groups of g rows (the candidate
+        captions of one image) share their t and masks, so the difference
+        between two candidates' estimates has far less variance (common
+        random numbers); g=1 draws every row on its own.
 
         Returns:
             (B,) nats per caption (all L-1 positions, padding included).
         """
-        if draws < 1:
-            raise ValueError(f'draws={draws} must be >= 1')
+        if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+            raise ValueError(f'MaskedDiffusionCaptionHead: draws={draws!r} '
+                             'must be an int >= 1')
         targets = self.targets(caption_ids)
         batch, length = targets.shape
+        if group_size < 1 or batch % group_size:
+            raise ValueError(f'group_size={group_size} must divide the '
+                             f'{batch} rows')
+        groups = batch // group_size
         device = targets.device
         gen = torch.Generator(device=device).manual_seed(seed)
         memory_kv = self.decoder.memory_kv(image_tokens)
-        offset = torch.rand(batch, generator=gen, device=device)
+        offset = torch.rand(groups, generator=gen, device=device)
         total = torch.zeros(batch, device=device)
         for d in range(draws):
             t = 1.0 - ((offset + d / draws) % 1.0)  # in (0, 1]
-            masked = torch.rand(batch, length, generator=gen,
+            masked = torch.rand(groups, length, generator=gen,
                                 device=device) < t[:, None]
+            t = t.repeat_interleave(group_size)
+            masked = masked.repeat_interleave(group_size, 0)
             masked[:, 0] = False
             inputs = targets.masked_fill(masked, self.tokenizer.mask_id)
             hidden, _ = self.decoder(inputs, memory_kv=memory_kv)
@@ -276,6 +297,68 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
                                  targets, reduction='none')
             total += (ce * masked).sum(1) / t
         return total / draws
+
+    @torch.no_grad()
+    def log_likelihood(self, image_tokens: Tensor, caption_ids: Tensor,
+                       method: str = 'elbo', draws: int = 8, seed: int = 0,
+                       normalize: str = 'sum', group_size: int = 1,
+                       shared_masks: bool = True) -> Tensor:
+        """A log-likelihood score of each caption given its image.
+
+        image_tokens (R, N, C), caption_ids (R, L) -> (R,) nats, summed over
+        the words and first eos (``normalize='mean'``: divided by their
+        number, n). ``method`` (decoder passes per caption in brackets):
+
+        * ``'elbo'`` [``draws``]: minus the Monte-Carlo negative ELBO of the
+          eos-padded caption (:meth:`elbo_nll`, seeded by ``seed``; rows in
+          groups of ``group_size`` share their masks unless
+          ``shared_masks=False``): a lower bound on
+          log p of all L-1 positions, the padding after the first eos
+          included (``'mean'`` still divides by n); its expectation does
+          not depend on ``draws``, its noise does.
+        * ``'masked_once'`` [1]: every word and the first eos masked at
+          once, the padding after it visible (so the length is given); the
+          sum of each position's log-probability. A cheap heuristic.
+        * ``'one_at_a_time'`` [n]: each real token masked alone with every
+          other visible (the pseudo-log-likelihood). A heuristic.
+        * ``'left_to_right'`` [n]: the exact chain rule in left-to-right
+          order (:meth:`token_nll`), the likelihood of decoding one token
+          per step left to right.
+        """
+        if method not in SCORE_METHODS:
+            raise ValueError(f'MaskedDiffusionCaptionHead: score method '
+                             f'{method!r} is not one of {SCORE_METHODS}')
+        real = self.real_token_mask(caption_ids)
+        upto = int(real.nonzero()[:, 1].max()) + 1
+        if method == 'elbo':
+            total = -self.elbo_nll(image_tokens, caption_ids, draws, seed,
+                                   group_size if shared_masks else 1)
+        elif method == 'left_to_right':
+            total = -(self.token_nll(image_tokens, caption_ids, upto) *
+                      real).sum(1)
+        elif method == 'masked_once':
+            total = -(self._masked_nll(image_tokens, caption_ids, real) *
+                      real).sum(1)
+        else:
+            nll = torch.zeros_like(real, dtype=torch.float)
+            for i in range(1, upto):
+                only_i = torch.zeros_like(real)
+                only_i[:, i] = True
+                nll[:, i] = self._masked_nll(image_tokens, caption_ids,
+                                             only_i & real)[:, i]
+            total = -(nll * real).sum(1)
+        return normalize_log_likelihood(total, real, normalize)
+
+    def _masked_nll(self, image_tokens: Tensor, caption_ids: Tensor,
+                    masked: Tensor) -> Tensor:
+        """(R, L) nats of each position predicted with ``masked`` (R, L)
+        replaced by the mask token and the rest visible; one decoder pass.
+        """
+        targets = self.targets(caption_ids)
+        inputs = targets.masked_fill(masked, self.tokenizer.mask_id)
+        hidden, _ = self.decoder(inputs, memory=image_tokens)
+        return F.cross_entropy(self.logits(hidden).float().transpose(1, 2),
+                               targets, reduction='none')
 
     # ---------------------------------------------------------------- sample
     @torch.no_grad()
