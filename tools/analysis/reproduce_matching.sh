@@ -32,11 +32,15 @@ match() {  # match NAME CONFIG CHECKPOINT [score options...]
   local extra=()
   if [ "${1:-}" = --max-cases ]; then extra=(--max-cases "$2"); shift 2; fi
   [ $# -gt 0 ] && opts=(--score-options "$@")
+  # --seed only seeds the 'random' initialisation (trained checkpoints
+  # ignore it); Monte-Carlo scores take their seed from --score-options
   local seed=0
   [[ $name == *seed1* ]] && seed=1
-  python tools/analysis/image_text_matching.py "$config" "$ckpt" \
-    --benchmark fashion --seed "$seed" "${extra[@]}" "${opts[@]}" --out "$out" \
-    > "$OUT/$name.log" 2>&1
+  if ! python tools/analysis/image_text_matching.py "$config" "$ckpt" \
+      --benchmark fashion --seed "$seed" "${extra[@]}" "${opts[@]}" \
+      --out "$out" > "$OUT/$name.log" 2>&1; then
+    echo "FAILED $name (see $OUT/$name.log)"; return
+  fi
   tail -n 1 "$OUT/$name.log"
 }
 
