@@ -6,13 +6,10 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 from mmengine.evaluator import Evaluator
 
+from .metrics.image_text_matching import sample_field
+
 #: The keys a matching data set gives (``PackInputs``' algorithm keys).
 MATCHING_KEYS = ('caption_options', 'true_index', 'group', 'sample_id')
-
-
-def _field(sample, key: str):
-    return sample.get(key) if hasattr(sample, 'get') else getattr(sample,
-                                                                   key)
 
 
 @torch.no_grad()
@@ -53,7 +50,7 @@ def score_and_match(model: torch.nn.Module, dataloader,
             break
         data = model.data_preprocessor(batch, False)
         samples = data['data_samples']
-        captions = [list(_field(s, 'caption_options')) for s in samples]
+        captions = [list(sample_field(s, 'caption_options')) for s in samples]
         if 'seed' in options:
             options_i = dict(options, seed=options['seed'] + i)
         else:
@@ -61,10 +58,10 @@ def score_and_match(model: torch.nn.Module, dataloader,
         scores = model.score(data['inputs'], captions, **options_i).float()
         outputs = []
         for sample, row in zip(samples, scores.cpu()):
-            case = dict(sample_id=str(_field(sample, 'sample_id')),
-                        group=str(_field(sample, 'group')),
-                        true_index=int(_field(sample, 'true_index')),
-                        caption_options=list(_field(sample,
+            case = dict(sample_id=str(sample_field(sample, 'sample_id')),
+                        group=str(sample_field(sample, 'group')),
+                        true_index=int(sample_field(sample, 'true_index')),
+                        caption_options=list(sample_field(sample,
                                                     'caption_options')),
                         scores=[float(v) for v in row])
             cases.append(case)

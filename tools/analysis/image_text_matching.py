@@ -185,8 +185,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
           f'{type(model).__name__} {json.dumps(options)}', flush=True)
     bar = ProgressBar(total, file=sys.stderr)
     result = score_and_match(model, loader, options, metric=metric,
-                             on_batch=lambda n: [bar.update()
-                                                 for _ in range(n)])
+                             on_batch=bar.update)
     sys.stderr.write('\n')
     metrics = {k: float(v) for k, v in result['metrics'].items()}
     return dict(
@@ -209,11 +208,11 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 def summary(report: Dict[str, Any]) -> str:
     """One line: benchmark, model, accuracy, macro accuracy, cost."""
     m, c = report['metrics'], report['cost']
-    acc = m.get('matching/accuracy', m.get('accuracy'))
-    macro = m.get('matching/macro_accuracy', m.get('macro_accuracy'))
     return (f"{report['benchmark']} | {report['head']} "
-            f"{json.dumps(report['score_options'])} | accuracy {acc:.2f}% "
-            f"macro {macro:.2f}% | {c['pairs']} pairs in {c['seconds']} s "
+            f"{json.dumps(report['score_options'])} | accuracy "
+            f"{m['matching/accuracy']:.2f}% macro "
+            f"{m['matching/macro_accuracy']:.2f}% | {c['pairs']} pairs in "
+            f"{c['seconds']} s "
             f"({c['ms_per_pair']} ms/pair, {c['decoder_passes_per_pair']:g} "
             'decoder passes/pair)')
 

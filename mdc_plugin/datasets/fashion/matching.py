@@ -141,7 +141,6 @@ def make_pair(rng: np.random.Generator, scene: Sequence[Placement],
         i, j = pairs[int(rng.integers(len(pairs)))]
         a, b = scene[i], scene[j]
         other = [p for k, p in enumerate(scene) if k not in (i, j)]
-        swapped = _swapped(scene, i, j)[-2:]
         order = list(dict.fromkeys(p.label for p in other))
         rest = (', with ' + _inventory(other, order, names)) if other else ''
         where = where_phrase(a.cell, b.cell)
@@ -149,8 +148,8 @@ def make_pair(rng: np.random.Generator, scene: Sequence[Placement],
         def relation(first: int, second: int) -> str:
             return (f'{noun_phrase(first, 1, names[first])} {where} '
                     f'{noun_phrase(second, 1, names[second])}{rest}')
-        return MatchingPair(kind, scene, tuple(sorted(other + swapped,
-                                                      key=_cell)),
+        return MatchingPair(kind, scene,
+                            tuple(sorted(_swapped(scene, i, j), key=_cell)),
                             relation(a.label, b.label),
                             relation(b.label, a.label))
     if kind == 'move':

@@ -64,7 +64,7 @@ def match_credit(scores: np.ndarray, true_index: int) -> Tuple[float, bool]:
     return credit, num_top > 1
 
 
-def _field(sample: Any, key: str) -> Any:
+def sample_field(sample: Any, key: str) -> Any:
     """``sample[key]`` of a dict or a ``DataSample`` (None if absent)."""
     if isinstance(sample, dict):
         return sample.get(key)
@@ -143,17 +143,17 @@ class ImageTextMatchingAccuracy(BaseMetric):
                 and ``sample_id``.
         """
         for sample in data_samples:
-            where = _field(sample, 'sample_id')
+            where = sample_field(sample, 'sample_id')
             where = str(where) if where is not None else \
                 f'case {len(self.results)}'
-            scores = _field(sample, 'match_scores')
+            scores = sample_field(sample, 'match_scores')
             if scores is None:
                 raise KeyError(f'ImageTextMatchingAccuracy: {where}: no '
                                'match_scores in the data sample')
             scores = match_scores_array(scores, where)
-            true_index = self._true_index(_field(sample, 'true_index'),
+            true_index = self._true_index(sample_field(sample, 'true_index'),
                                           len(scores), where)
-            group = _field(sample, 'group')
+            group = sample_field(sample, 'group')
             if group is None:
                 group = DEFAULT_GROUP
             elif not isinstance(group, str):
