@@ -19,8 +19,10 @@ cache) it measures
   (batch 1: ``--single-images`` different scenes per round), and its ratio
   to AR measured in the same rounds;
 * **quality** on the val scenes (500 on the Fashion bed): CIDEr, BLEU-4,
-  empty captions, and mean decoder passes per batch of 64, with the change
-  in CIDEr against the same checkpoint's one-token-per-step decoding.
+  empty captions, decoder passes per batch of 64 (full and block-window)
+  and decoder positions per caption (rows x width summed over the passes:
+  the arithmetic, whatever the pass), with the change in CIDEr against the
+  same checkpoint's one-token-per-step decoding.
 
 Prints a progress line per decoder, a table, and writes the JSON report.
 Absolute speeds are from this machine's CPU: compare the ratios.
@@ -56,26 +58,40 @@ def mdc_decoders(head) -> Dict[str, dict]:
         f'{steps} steps + early stop': dict(early_stop=True),
         'threshold 0.9 + early stop': dict(threshold=0.9, early_stop=True),
         'threshold 0.7 + early stop': dict(threshold=0.7, early_stop=True),
-        'threshold 0.9 + early stop + block cache':
-            dict(threshold=0.9, early_stop=True, block_cache=True),
         'threshold 0.7 + early stop + block cache':
             dict(threshold=0.7, early_stop=True, block_cache=True),
-        'threshold 0.9, blocks of 9, early stop, block cache':
+        'threshold 0.9 + early stop + block cache, committed refresh':
             dict(threshold=0.9, early_stop=True, block_cache=True,
-                 block_length=9),
+                 cache_refresh='committed'),
+        'threshold 0.7 + early stop + block cache, committed refresh':
+            dict(threshold=0.7, early_stop=True, block_cache=True,
+                 cache_refresh='committed'),
+        'threshold 0.5 + early stop + block cache, committed refresh':
+            dict(threshold=0.5, early_stop=True, block_cache=True,
+                 cache_refresh='committed'),
+        'threshold 0.7, blocks of 9, early stop, block cache, committed '
+        'refresh': dict(threshold=0.7, early_stop=True, block_cache=True,
+                        cache_refresh='committed', block_length=9),
     }
 
 
 def count_passes(head, fn: Callable[[], torch.Tensor]) -> tuple:
-    """(full decoder passes, block-window passes) ``fn()`` makes."""
-    calls, windows = [], []
-    handle = head.decoder.register_forward_hook(
-        lambda *args: calls.append(1))
+    """(full decoder passes, block-window passes, caption positions the
+    decoder ran) that ``fn()`` makes; positions sum rows x width over every
+    pass, the decoder's arithmetic whatever the pass."""
+    calls, windows, positions = [], [], []
+
+    def full_pass(module, args, kwargs):
+        calls.append(1)
+        positions.append((args[0] if args else kwargs['tokens']).numel())
+    handle = head.decoder.register_forward_pre_hook(full_pass,
+                                                    with_kwargs=True)
     window = getattr(head.decoder, 'forward_window', None)
     if window is not None:
-        def counted(*args, **kwargs):
+        def counted(tokens, *args, **kwargs):
             windows.append(1)
-            return window(*args, **kwargs)
+            positions.append(tokens.numel())
+            return window(tokens, *args, **kwargs)
         head.decoder.forward_window = counted
     try:
         fn()
@@ -83,7 +99,7 @@ def count_passes(head, fn: Callable[[], torch.Tensor]) -> tuple:
         handle.remove()
         if window is not None:
             del head.decoder.forward_window
-    return len(calls), len(windows)
+    return len(calls), len(windows), sum(positions)
 
 
 def image_tokens(model, loader, limit: int) -> torch.Tensor:
@@ -167,22 +183,28 @@ def run(args) -> dict:
     for name in fns:
         kind = row_kind[name]
         head = models[kind].head
-        passes, windows = count_passes(
+        passes, windows, positions = count_passes(
             head, lambda fn=fns[name], t=row_tokens[name]: fn(t[:64]))
+        captions = len(row_tokens[name][:64])
         q = quality(models[kind], loaders[kind], options[name],
                     args.max_batches)
         report['rows'][name] = dict(options=options[name],
                                     decoder_passes_batch64=passes,
-                                    window_passes_batch64=windows, **q)
+                                    window_passes_batch64=windows,
+                                    decoder_positions_per_caption=round(
+                                        positions / captions, 1), **q)
         print(f'{name}: CIDEr {q["cider"]} BLEU-4 {q["bleu4"]} empty '
               f'{q["empty"]}/{q["images"]}, {passes} full + {windows} '
-              'block-window decoder passes per batch of 64', flush=True)
+              'block-window decoder passes per batch of 64, '
+              f'{positions / captions:.1f} decoder positions per caption',
+              flush=True)
     slow = next(n for n in fns if 'one token per step' in n)
     for name, row in report['rows'].items():
         if name.startswith('MDC'):
             ref = report['rows'][slow]['cider']
+            # undefined (None) when the slow decoding scores 0 (untrained)
             row['cider_vs_one_token_per_step_pct'] = round(
-                100 * (row['cider'] - ref) / ref, 1)
+                100 * (row['cider'] - ref) / ref, 1) if ref else None
     for batch in args.batch_sizes:
         per_round = speed(fns, row_tokens, batch, args.rounds,
                           args.single_images)
@@ -201,16 +223,18 @@ def run(args) -> dict:
 
 def table(report: dict, batch_sizes: List[int]) -> str:
     head = ('| decoder | CIDEr | vs one token per step | empty | decoder '
-            'passes, full + block window (batch 64) | ' + ' | '.join(
+            'passes, full + block window (batch 64) | decoder positions '
+            'per caption | ' + ' | '.join(
                 f'batch {b}: captions/s | vs AR' for b in batch_sizes) +
             ' |')
-    lines = [head, '|' + ' --- |' * (5 + 2 * len(batch_sizes))]
+    lines = [head, '|' + ' --- |' * (6 + 2 * len(batch_sizes))]
     for name, row in report['rows'].items():
+        change = row.get('cider_vs_one_token_per_step_pct')
         cells = [name, f'{row["cider"]}',
-                 f'{row.get("cider_vs_one_token_per_step_pct", "")}'
-                 + ('%' if 'cider_vs_one_token_per_step_pct' in row else ''),
+                 '' if change is None else f'{change}%',
                  f'{row["empty"]}', f'{row["decoder_passes_batch64"]} + '
-                 f'{row["window_passes_batch64"]}']
+                 f'{row["window_passes_batch64"]}',
+                 f'{row.get("decoder_positions_per_caption", "")}']
         for b in batch_sizes:
             r = row[f'batch{b}']
             cells += [f'{r["captions_per_s"]}', f'{r["ratio_vs_AR"]}']
@@ -218,7 +242,7 @@ def table(report: dict, batch_sizes: List[int]) -> str:
     return '\n'.join(lines)
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--mdc', nargs=2, metavar=('CONFIG', 'CKPT'),
                    required=True)
@@ -232,11 +256,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--max-batches', type=int, default=None,
                    help='quality on the first N val batches only (checks)')
     p.add_argument('--out', help='JSON report')
-    return p.parse_args()
+    return p.parse_args(argv)
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv=None) -> None:
+    args = parse_args(argv)
     report = run(args)
     print(table(report, args.batch_sizes))
     if args.out:

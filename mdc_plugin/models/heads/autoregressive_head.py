@@ -116,10 +116,12 @@ class AutoregressiveCaptionHead(CrossAttentionCaptionHead):
     def sample(self, image_tokens: Tensor,
                temperature: Optional[float] = None,
                vocabulary=None) -> Tensor:
-        """Greedy (or temperature) decoding with a key/value cache, stopping
-        when every caption has emitted eos. ``vocabulary``: the output
-        layer restricted to a caption vocabulary (exact for the captions it
-        can spell, :mod:`.caption_vocabulary`).
+        """Greedy (or temperature) decoding with a key/value cache; a
+        caption that has emitted eos leaves the batch (exact for greedy
+        decoding; with temperature > 0 the draws are for fewer rows), and
+        decoding stops when none is left. ``vocabulary``: the output layer
+        restricted to a caption vocabulary (exact for the captions it can
+        spell, :mod:`.caption_vocabulary`).
 
         image_tokens (B, N, C) -> (B, L) ids starting with bos.
         """
@@ -133,14 +135,16 @@ class AutoregressiveCaptionHead(CrossAttentionCaptionHead):
         batch, device = image_tokens.shape[0], image_tokens.device
         ids = torch.full((batch, self.max_length), tok.pad_id, device=device)
         ids[:, 0] = tok.bos_id
+        if not batch:
+            return ids
         memory_kv = self.decoder.memory_kv(image_tokens)
         vocab, weight, forbidden = self.output_subset(cfg['vocabulary'],
                                                       device)
-        finished = torch.zeros(batch, dtype=torch.bool, device=device)
+        rows = torch.arange(batch, device=device)  # still decoding
         cache = None
         for pos in range(1, self.max_length):
             hidden, cache = self.decoder(
-                ids[:, pos - 1:pos], memory_kv=memory_kv, causal=True,
+                ids[rows, pos - 1:pos], memory_kv=memory_kv, causal=True,
                 past_kv=cache, start=pos - 1)
             logits = self.logits(hidden[:, -1], weight).float()
             logits[:, forbidden] = float('-inf')
@@ -150,10 +154,17 @@ class AutoregressiveCaptionHead(CrossAttentionCaptionHead):
                 nxt = logits.argmax(-1)
             if vocab is not None:
                 nxt = vocab[nxt]
-            ids[:, pos] = torch.where(finished, tok.pad_id, nxt)
-            finished |= nxt == tok.eos_id
-            if bool(finished.all()):
-                break
+            ids[rows, pos] = nxt
+            ended = nxt == tok.eos_id
+            if bool(ended.any()):
+                # A caption that emitted eos leaves the batch (exact: its
+                # padding stays pad) with its image and cache rows.
+                keep = ~ended
+                rows = rows[keep]
+                memory_kv = [(k[keep], v[keep]) for k, v in memory_kv]
+                cache = [(k[keep], v[keep]) for k, v in cache]
+                if not len(rows):
+                    break
         return ids
 
     def predict(self, image_tokens: Tensor, **kwargs) -> list:

@@ -30,6 +30,7 @@ from ..captioners.scoring import normalize_log_likelihood
 from ..diffusion import commit_counts, merge_sampler_cfg, softmax_draw
 from ..tokenizers import CaptionTokenizer
 from .base_caption_head import CrossAttentionCaptionHead
+from .block_decoding import CACHE_REFRESHES, ActiveBatch
 from .caption_vocabulary import check_vocabulary
 
 LOSS_WEIGHTINGS = ('elbo', 'uniform')
@@ -65,14 +66,22 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
             decoding, each step commits every masked position of the block
             whose confidence is >= t, at least the surest one, so a block
             takes as many steps as it needs and ``steps`` only sets the
-            block width), ``early_stop`` (stop once every caption has
-            committed its eos and everything before it: exact, the same
-            captions), ``vocabulary`` (None, or the ids of a caption
+            block width), ``early_stop`` (after each block, a caption that
+            has committed its eos and everything before it leaves the
+            batch, and sampling stops when none is left: the same captions
+            for greedy low-confidence decoding; random remasking and
+            temperature > 0 draw for fewer rows, so their draws differ),
+            ``vocabulary`` (None, or the ids of a caption
             vocabulary, :mod:`.caption_vocabulary`: exact for the
             captions it can spell), ``block_cache`` (Fast-dLLM's dual
             cache, approximate: the first step of a block runs the whole
             caption and keeps every position's keys and values; the block's
-            later steps recompute only its own positions against them).
+            later steps recompute only its own positions against them),
+            ``cache_refresh`` (with the block cache: ``'full'``, each block
+            starts with a full pass; ``'committed'``, only the first does
+            and a later block starts with a pass over the positions
+            committed since they were last encoded and the block itself,
+            :mod:`.block_decoding`).
         **kwargs: decoder shape, see :class:`CrossAttentionCaptionHead`.
     """
 
@@ -103,7 +112,8 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         self.sampler_cfg = dict(steps=8, temperature=0.0, schedule='uniform',
                                 remasking='low_confidence', block_length=None,
                                 threshold=0.0, early_stop=True,
-                                vocabulary=None, block_cache=False)
+                                vocabulary=None, block_cache=False,
+                                cache_refresh='full')
         self.update_sampler_cfg(sampler, type(self).__name__)
         #: Defaults of ``model.score`` (see :meth:`log_likelihood`).
         self.score_cfg = dict(method='elbo', draws=8, seed=0,
@@ -130,6 +140,14 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
             if not isinstance(cfg[key], bool):
                 raise ValueError(f'{owner}: sampler.{key} must be True or '
                                  f'False, got {cfg[key]!r}')
+        if cfg['cache_refresh'] not in CACHE_REFRESHES:
+            raise ValueError(f'{owner}: sampler.cache_refresh must be one '
+                             f'of {CACHE_REFRESHES}, got '
+                             f"{cfg['cache_refresh']!r}")
+        if cfg['cache_refresh'] != 'full' and not cfg['block_cache']:
+            raise ValueError(f'{owner}: sampler.cache_refresh='
+                             f"{cfg['cache_refresh']!r} refreshes the block "
+                             'cache; it needs block_cache=True')
         check_vocabulary(cfg['vocabulary'], self.vocab_size, owner)
         self.block_schedule(cfg['steps'], cfg['schedule'],
                             cfg['block_length'])  # checks all three
@@ -370,6 +388,7 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
                threshold: Optional[float] = None,
                early_stop: Optional[bool] = None,
                vocabulary=None, block_cache: Optional[bool] = None,
+               cache_refresh: Optional[str] = None,
                return_trace: bool = False):
         """Decode captions from all-mask in ``steps`` denoising steps.
 
@@ -379,9 +398,9 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         follows ``schedule`` so that every position of the block is
         committed after its last step. With ``block_length=None`` the block
         is the whole caption; ``steps = L - 1`` is one token per step.
-        ``threshold``, ``early_stop``, ``vocabulary`` and ``block_cache``:
-        see the class docstring. ``None`` keeps the head's default for every
-        option.
+        ``threshold``, ``early_stop``, ``vocabulary``, ``block_cache`` and
+        ``cache_refresh``: see the class docstring. ``None`` keeps the
+        head's default for every option.
 
         Args:
             image_tokens: (B, N, C).
@@ -395,7 +414,8 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
                                    block_length=block_length,
                                    threshold=threshold, early_stop=early_stop,
                                    vocabulary=vocabulary,
-                                   block_cache=block_cache),
+                                   block_cache=block_cache,
+                                   cache_refresh=cache_refresh),
             type(self).__name__)
         self.check_sampler_cfg(cfg)
         tok = self.tokenizer
@@ -403,53 +423,48 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         device = image_tokens.device
         ids = torch.full((batch, length), tok.mask_id, device=device)
         ids[:, 0] = tok.bos_id
-        memory_kv = self.decoder.memory_kv(image_tokens)
+        if not batch:
+            return (ids, []) if return_trace else ids
         vocab, weight, forbidden = self.output_subset(cfg['vocabulary'],
                                                       device)
         # Additive (V',) bias: -inf on ids that must never be emitted.
         bias = torch.zeros(forbidden.shape, device=device).masked_fill(
             forbidden, float('-inf'))
+        batch_state = ActiveBatch(ids, self.decoder.memory_kv(image_tokens),
+                                  self.decoder, cfg['block_cache'],
+                                  cfg['cache_refresh'])
         trace = []
+        record = (lambda: trace.append(batch_state.snapshot())) \
+            if return_trace else None
         blocks = self.block_schedule(cfg['steps'], cfg['schedule'],
                                      cfg['block_length'])
         for start, end, counts in blocks:
-            window = self._block_window(ids, start, end, memory_kv,
-                                        cfg['block_cache'])
+            window = batch_state.window(start, end)
             if cfg['threshold']:
-                self._fill_block_by_threshold(ids, start, end, window,
-                                              weight, bias, vocab, cfg,
-                                              trace if return_trace else None)
+                self._fill_block_by_threshold(batch_state.ids, start, end,
+                                              window, weight, bias, vocab,
+                                              cfg, record)
             else:
-                self._fill_block(ids, start, end, counts, window, weight,
-                                 bias, vocab, cfg,
-                                 trace if return_trace else None)
-            if cfg['early_stop'] and end < length and self._finished(ids):
-                ids[ids == tok.mask_id] = tok.eos_id
-                break
+                self._fill_block(batch_state.ids, start, end, counts, window,
+                                 weight, bias, vocab, cfg, record)
+            if cfg['early_stop'] and end < length:
+                done = self._finished_rows(batch_state.ids)
+                if bool(done.any()):
+                    # Nothing left can change these captions: pad them and
+                    # decode the others without them.
+                    finished = batch_state.ids[done]
+                    finished[finished == tok.mask_id] = tok.eos_id
+                    batch_state.ids[done] = finished
+                    batch_state.retire(done)
+                if not len(batch_state):
+                    break
+        ids = batch_state.sync()
         return (ids, trace) if return_trace else ids
 
-    def _block_window(self, ids: Tensor, start: int, end: int, memory_kv,
-                      block_cache: bool) -> Callable[[], Tensor]:
-        """A function giving the (B, end-start, D) decoder states of the
-        block's positions for the current ``ids``: a full decoder pass each
-        call, or with ``block_cache`` a full pass at the block's first call
-        and passes over the block's positions only after it."""
-        cache: list = []
-
-        def window() -> Tensor:
-            if block_cache and cache:
-                hidden, cache[0] = self.decoder.forward_window(
-                    ids[:, start:end], start, cache[0], memory_kv)
-                return hidden
-            hidden, kv = self.decoder(ids, memory_kv=memory_kv)
-            cache[:] = [kv]
-            return hidden[:, start:end]
-        return window
-
     def _fill_block(self, ids: Tensor, start: int, end: int,
-                    counts: List[int], window: Callable[[], Tensor],
+                    counts: List[int], window: Callable[..., Tensor],
                     weight: Tensor, bias: Tensor, vocab: Optional[Tensor],
-                    cfg: dict, trace: Optional[list]) -> None:
+                    cfg: dict, record: Optional[Callable[[], None]]) -> None:
         """Commit positions ``start..end-1`` of ``ids`` (B, L) in place,
         ``counts[s]`` per row at step s."""
         mask_id, batch = self.tokenizer.mask_id, ids.shape[0]
@@ -472,37 +487,41 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
                 conf = torch.rand_like(conf)
             top = conf.topk(count, dim=-1).indices
             ids.scatter_(1, positions.gather(1, top), pred.gather(1, top))
-            if trace is not None:
-                trace.append(ids.clone())
+            if record is not None:
+                record()
 
     def _fill_block_by_threshold(self, ids: Tensor, start: int, end: int,
-                                 window: Callable[[], Tensor],
+                                 window: Callable[..., Tensor],
                                  weight: Tensor, bias: Tensor,
                                  vocab: Optional[Tensor], cfg: dict,
-                                 trace: Optional[list]) -> None:
+                                 record: Optional[Callable[[], None]]
+                                 ) -> None:
         """Commit positions ``start..end-1`` of ``ids`` (B, L) in place:
         each step every masked one whose confidence is >= the threshold,
-        and at least the surest masked one of each row."""
+        and at least the surest masked one of each row. A step runs only
+        the rows with masked positions left in the block."""
         mask_id = self.tokenizer.mask_id
         while True:
-            in_block = ids[:, start:end] == mask_id  # (B, S)
-            if not bool(in_block.any()):
+            pick = (ids[:, start:end] == mask_id).any(-1).nonzero()[:, 0]
+            if not len(pick):
                 return
-            logits = self.logits(window(), weight).float() + bias
+            block = ids[pick, start:end]  # (R, S)
+            in_block = block == mask_id
+            logits = self.logits(window(pick), weight).float() + bias
             pred, conf = self._propose(logits, cfg['temperature'])
             if vocab is not None:
                 pred = vocab[pred]
             conf = conf.masked_fill(~in_block, -1.0)
             commit = (conf >= cfg['threshold']) & in_block
-            surest = F.one_hot(conf.argmax(-1), end - start).bool()
-            commit |= surest & in_block.any(-1, keepdim=True)
-            ids[:, start:end] = torch.where(commit, pred, ids[:, start:end])
-            if trace is not None:
-                trace.append(ids.clone())
+            commit |= F.one_hot(conf.argmax(-1), end - start).bool()
+            ids[pick, start:end] = torch.where(commit, pred, block)
+            if record is not None:
+                record()
 
-    def _finished(self, ids: Tensor) -> bool:
-        """Whether every row has committed an eos and every position
-        before its first one (then nothing left can change the text)."""
+    def _finished_rows(self, ids: Tensor) -> Tensor:
+        """(B,) whether each row of ``ids`` (B, L) has committed an eos and
+        every position before its first one (then nothing left can change
+        its text)."""
         tok = self.tokenizer
         eos = ids == tok.eos_id
         has_eos = eos.any(1)
@@ -511,8 +530,7 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
                                             dtype=torch.long))
         before = torch.arange(ids.shape[1], device=ids.device)[None] < \
             first[:, None]
-        return bool(has_eos.all()) and not bool(
-            ((ids == tok.mask_id) & before).any())
+        return has_eos & ~((ids == tok.mask_id) & before).any(1)
 
     @staticmethod
     def _propose(logits: Tensor, temperature: float) -> Tuple[Tensor, Tensor]:

@@ -124,11 +124,16 @@ class CaptionBlock(nn.Module):
         The other positions' keys and values are as cached (an
         approximation when they would change; see the MDC sampler's
         ``block_cache``)."""
+        end = start + x.shape[1]
+        if start < 0 or end > cache[0].shape[2]:
+            raise ValueError(f'window {start}..{end - 1} is outside the '
+                             f'{cache[0].shape[2]} cached positions')
         h = self.norm_self(x)
         k_new, v_new = self.self_attn.project_kv(h)
-        end = start + x.shape[1]
-        k, v = cache[0].clone(), cache[1].clone()
-        k[:, :, start:end], v[:, :, start:end] = k_new, v_new
+        k = torch.cat([cache[0][:, :, :start], k_new, cache[0][:, :, end:]],
+                      dim=2)
+        v = torch.cat([cache[1][:, :, :start], v_new, cache[1][:, :, end:]],
+                      dim=2)
         x = x + self.self_attn(h, (k, v))
         if self.has_cross:
             x = x + self.cross_attn(self.norm_cross(x), memory_kv)
@@ -216,8 +221,9 @@ class CaptionTransformer(BaseModule):
                        ) -> Tuple[Tensor, List[KVCache]]:
         """Token ids (B, S) at positions ``start..start+S-1`` -> their hidden
         states (B, S, D), every other position read from ``cache`` (the
-        per-block self-attention keys/values a full :meth:`forward`
-        returned), and the updated cache. Bidirectional attention only."""
+        per-block self-attention keys/values a full :meth:`forward` or an
+        earlier window returned), and the updated cache. Bidirectional
+        attention only."""
         length = tokens.shape[1]
         x = self.token_embed(tokens) + self.pos_embed[:, start:start + length]
         new_cache = []

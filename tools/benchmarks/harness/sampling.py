@@ -9,7 +9,9 @@ its mapper too and, for n > 1, reranking), so the backbone is excluded.
 ``model.predict(inputs, data_samples, num_samples=N, **options)`` is what
 the quality section runs. Heads are untrained, rebuilt with
 ``max_length=32`` and eos forbidden, so every caption has the full length
-(greedy AR cannot stop early). Decoders: MDC at 4, 8, 16 and 31 steps, AR
+(greedy AR cannot stop early). Decoders: MDC at 4, 8, 16 and 31 steps
+(with CLIP's BPE also 8 and 16 steps with the block cache and its committed
+refresh, and the caption-vocabulary rows), AR
 greedy with its key/value cache, D3PM at T = 100 and skipped schedules with
 and without guidance (a doubled batch), Prefix with n = 1 and n = 5
 candidates (reranking by the contrastive scorer included). One table per
@@ -35,6 +37,12 @@ SAMPLE_TOKENIZERS = dict(shapes=dict(type='ShapesTokenizer'),
 #: of each case that get them.
 VOCABULARY_SIZES = (1000, 10000)
 VOCABULARY_DECODERS = {'MDC': ('steps=4', 'steps=8'), 'AR': ('greedy+kv', )}
+#: Decoders timed with the CLIP tokenizer only: MDC's block cache with the
+#: committed refresh (the config's blocks, one step each at 8 steps).
+CLIP_ONLY_DECODERS = {'MDC': {
+    f'steps={s} cache=committed': dict(steps=s, block_cache=True,
+                                       cache_refresh='committed')
+    for s in (8, 16)}}
 
 
 def sample_model(case: HeadCase, length: int,
@@ -103,6 +111,8 @@ def sampling_fns(case: HeadCase, model: torch.nn.Module,
         raise ValueError(f'{case.name}: unknown kind {case.kind!r}')
     scorer = None
     decoders = dict(case.decoders)
+    if tokenizer != 'shapes':
+        decoders.update(CLIP_ONLY_DECODERS.get(case.name, {}))
     if tokenizer != 'shapes' and case.name in VOCABULARY_DECODERS:
         # the caption-vocabulary lever: the output layer restricted to the
         # first N ids (a stand-in of that size for a corpus vocabulary)
