@@ -25,7 +25,9 @@ def _checkpoint(config: str, path) -> str:
 
 
 @pytest.fixture(scope='module')
-def report(tmp_path_factory):
+def models(tmp_path_factory) -> list:
+    """The tool's --mdc and --ar arguments: Fashion configs on 8 embedded
+    val scenes and their untrained weights as checkpoints."""
     tmp = tmp_path_factory.mktemp('decoding_speed')
     cap_cfg = tmp / 'cap_embedded.py'
     cap_cfg.write_text(
@@ -36,10 +38,14 @@ def report(tmp_path_factory):
     mdc_cfg.write_text(
         f"_base_ = ['{MDC_CFG}']\n"
         "val_dataloader = dict(batch_size=8, dataset=dict(num_scenes=8))\n")
-    out = tmp / 'report.json'
-    load_tool('tools/benchmarks/decoding_speed.py').main([
-        '--mdc', str(mdc_cfg), _checkpoint(str(mdc_cfg), tmp / 'mdc.pth'),
-        '--ar', str(cap_cfg), _checkpoint(str(cap_cfg), tmp / 'cap.pth'),
+    return ['--mdc', str(mdc_cfg), _checkpoint(str(mdc_cfg), tmp / 'mdc.pth'),
+            '--ar', str(cap_cfg), _checkpoint(str(cap_cfg), tmp / 'cap.pth')]
+
+
+@pytest.fixture(scope='module')
+def report(models, tmp_path_factory):
+    out = tmp_path_factory.mktemp('report') / 'report.json'
+    load_tool('tools/benchmarks/decoding_speed.py').main(models + [
         '--batch-sizes', '1', '4', '--rounds', '1', '--single-images', '2',
         '--out', str(out)])
     return out, json.loads(out.read_text())
@@ -95,3 +101,20 @@ def test_collector_refuses_reports_of_different_decoders(report, tmp_path):
     with pytest.raises(ValueError, match='same decoders'):
         load_tool('tools/benchmarks/collect_decoding_speed.py').main(
             ['--group', '1x', str(path), str(bad)])
+
+
+def test_bf16_runs_under_autocast_and_says_so(models, tmp_path):
+    """--dtype bf16 (the GPU table's setting) runs here on the CPU too; the
+    report names the device and the precision, and too few val images
+    for a batch size is refused before any timing."""
+    tool = load_tool('tools/benchmarks/decoding_speed.py')
+    out = tmp_path / 'bf16.json'
+    tool.main(models + ['--dtype', 'bf16', '--batch-sizes', '4',
+                        '--rounds', '1', '--max-batches', '1',
+                        '--out', str(out)])
+    data = json.loads(out.read_text())
+    assert data['dtype'] == 'bf16' and data['device'].startswith('CPU')
+    assert all(row['batch4']['captions_per_s'] > 0
+               for row in data['rows'].values())
+    with pytest.raises(SystemExit, match='fewer than 32 images'):
+        tool.main(models + ['--batch-sizes', '32', '--rounds', '1'])

@@ -7,7 +7,8 @@
 
 (the Fashion bed's 1x seed-0 checkpoints, ``work_dirs/fashion/mdc_seed0/
 iter_1200.pth`` and ``cap_seed0/iter_1200.pth`` after
-``reproduce_fashion.sh``).
+``reproduce_fashion.sh``). On a GPU: ``--device cuda --dtype bf16
+--batch-sizes 1 32 256`` (autocast; timing waits for the device).
 
 For every decoder (MDC: one token per step, the config's sampler, and the
 fast-decoding levers alone and combined; AR: greedy with its key/value
@@ -28,6 +29,7 @@ Prints a progress line per decoder, a table, and writes the JSON report.
 Absolute speeds are from this machine's CPU: compare the ratios.
 """
 import argparse
+import contextlib
 import statistics
 import time
 from typing import Callable, Dict, List
@@ -75,6 +77,13 @@ def mdc_decoders(head) -> Dict[str, dict]:
     }
 
 
+def device_name(device: str) -> str:
+    """The device in words, for the report (the GPU's name on cuda)."""
+    if torch.device(device).type == 'cuda':
+        return torch.cuda.get_device_name(device)
+    return f'CPU, {torch.get_num_threads()} thread(s)'
+
+
 def count_passes(head, fn: Callable[[], torch.Tensor]) -> tuple:
     """(full decoder passes, block-window passes, caption positions the
     decoder ran) that ``fn()`` makes; positions sum rows x width over every
@@ -115,16 +124,33 @@ def image_tokens(model, loader, limit: int) -> torch.Tensor:
     return torch.cat(chunks)[:limit]
 
 
-def timed(fn: Callable[[], torch.Tensor], captions: int) -> float:
+def precision(device: str, dtype: str):
+    """The context the samplers run in: ``fp32`` as built, ``bf16`` under
+    autocast on ``device``."""
+    if dtype == 'fp32':
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+def synchronize(device: str) -> None:
+    """Wait for the device's queued work (timing on a GPU)."""
+    if torch.device(device).type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], torch.Tensor], captions: int,
+          device: str = 'cpu') -> float:
+    synchronize(device)
     start = time.perf_counter()
     with torch.no_grad():
         fn()
+    synchronize(device)
     return captions / (time.perf_counter() - start)
 
 
 def speed(rows: Dict[str, Callable[[torch.Tensor], torch.Tensor]],
           tokens: Dict[str, torch.Tensor], batch: int, rounds: int,
-          singles: int) -> Dict[str, List[float]]:
+          singles: int, device: str = 'cpu') -> Dict[str, List[float]]:
     """Label -> captions/s per round (interleaved, rotating order)."""
     names = list(rows)
     out = {n: [] for n in names}
@@ -133,11 +159,12 @@ def speed(rows: Dict[str, Callable[[torch.Tensor], torch.Tensor]],
             fn, toks = rows[name], tokens[name]
             if batch == 1:
                 per = [timed(lambda i=i, fn=fn, toks=toks: fn(toks[i:i + 1]),
-                             1) for i in range(singles)]
+                             1, device) for i in range(singles)]
                 out[name].append(len(per) / sum(1 / p for p in per))
             else:
                 out[name].append(timed(
-                    lambda fn=fn, toks=toks: fn(toks[:batch]), batch))
+                    lambda fn=fn, toks=toks: fn(toks[:batch]), batch,
+                    device))
     return out
 
 
@@ -160,25 +187,38 @@ def run(args) -> dict:
     models, loaders = {}, {}
     for kind, (config, ckpt) in (('MDC', args.mdc), ('AR', args.ar)):
         cfg = Config.fromfile(config)
-        models[kind] = init_captioner(cfg, ckpt, device='cpu')
+        models[kind] = init_captioner(cfg, ckpt, device=args.device)
         loader_cfg = cfg.val_dataloader
         loader_cfg.update(num_workers=0, persistent_workers=False)
         loaders[kind] = Runner.build_dataloader(loader_cfg)
     limit = max(max(args.batch_sizes), args.single_images)
-    tokens = {k: image_tokens(models[k], loaders[k], limit) for k in models}
+    with precision(args.device, args.dtype):
+        tokens = {k: image_tokens(models[k], loaders[k], limit)
+                  for k in models}
+    if min(len(t) for t in tokens.values()) < limit:
+        raise SystemExit(f'the val set has fewer than {limit} images for '
+                         '--batch-sizes / --single-images')
     mdc, ar = models['MDC'].head, models['AR'].head
     fns, row_tokens, row_kind, options = {}, {}, {}, {}
+
+    def in_precision(fn: Callable) -> Callable:
+        def run_fn(t: torch.Tensor) -> torch.Tensor:
+            with precision(args.device, args.dtype):
+                return fn(t)
+        return run_fn
     for label, opts in mdc_decoders(mdc).items():
-        fns[f'MDC {label}'] = lambda t, o=opts: mdc.sample(t, **o)
+        fns[f'MDC {label}'] = in_precision(
+            lambda t, o=opts: mdc.sample(t, **o))
         row_tokens[f'MDC {label}'], row_kind[f'MDC {label}'] = \
             tokens['MDC'], 'MDC'
         options[f'MDC {label}'] = opts
-    fns['AR greedy + KV cache'] = lambda t: ar.sample(t)
+    fns['AR greedy + KV cache'] = in_precision(lambda t: ar.sample(t))
     row_tokens['AR greedy + KV cache'], row_kind['AR greedy + KV cache'] = \
         tokens['AR'], 'AR'
     options['AR greedy + KV cache'] = {}
     report = dict(mdc=args.mdc, ar=args.ar, threads=args.threads,
                   rounds=args.rounds, single_images=args.single_images,
+                  device=device_name(args.device), dtype=args.dtype,
                   rows={})
     for name in fns:
         kind = row_kind[name]
@@ -186,8 +226,9 @@ def run(args) -> dict:
         passes, windows, positions = count_passes(
             head, lambda fn=fns[name], t=row_tokens[name]: fn(t[:64]))
         captions = len(row_tokens[name][:64])
-        q = quality(models[kind], loaders[kind], options[name],
-                    args.max_batches)
+        with precision(args.device, args.dtype):
+            q = quality(models[kind], loaders[kind], options[name],
+                        args.max_batches)
         report['rows'][name] = dict(options=options[name],
                                     decoder_passes_batch64=passes,
                                     window_passes_batch64=windows,
@@ -207,7 +248,7 @@ def run(args) -> dict:
                 100 * (row['cider'] - ref) / ref, 1) if ref else None
     for batch in args.batch_sizes:
         per_round = speed(fns, row_tokens, batch, args.rounds,
-                          args.single_images)
+                          args.single_images, args.device)
         ar_rounds = per_round['AR greedy + KV cache']
         for name, values in per_round.items():
             ratio = statistics.median(v / a for v, a in zip(values,
@@ -253,6 +294,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--single-images', type=int, default=8,
                    help='different scenes per batch-1 round')
     p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--device', default='cpu',
+                   help="where the models run, e.g. 'cuda' (a GPU table)")
+    p.add_argument('--dtype', choices=['fp32', 'bf16'], default='fp32',
+                   help='bf16: the samplers and quality under autocast')
     p.add_argument('--max-batches', type=int, default=None,
                    help='quality on the first N val batches only (checks)')
     p.add_argument('--out', help='JSON report')
