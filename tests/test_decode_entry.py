@@ -17,8 +17,8 @@ pytestmark = pytest.mark.usefixtures('one_thread', 'initialised_as_in_a_run')
 
 DECODE_KEYS = {
     MDC_CFG: ('block_cache', 'block_length', 'cache_refresh', 'early_stop',
-              'remasking', 'schedule', 'steps', 'temperature', 'threshold',
-              'vocabulary'),
+              'refresh_ahead', 'remasking', 'schedule', 'steps',
+              'temperature', 'threshold', 'vocabulary'),
     CAP_CFG: ('temperature', 'vocabulary'),
     MCS_CFG: ('scale', 'steps', 'temperature'),
     PREFIX_CFG: ('clamp', 'eta', 'num_candidates', 'steps'),

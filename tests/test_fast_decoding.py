@@ -235,13 +235,16 @@ def test_block_cache_keeps_trained_captions(trained):
         assert head.decode(ids) == CAPTIONS, options
 
 
-def test_block_cache_options_are_checked():
-    head = _head()
-    image = torch.randn(1, 3, DIMS)
-    with pytest.raises(ValueError, match='cache_refresh must be one of'):
-        head.sample(image, block_cache=True, cache_refresh='sometimes')
-    with pytest.raises(ValueError, match='needs block_cache=True'):
-        head.sample(image, cache_refresh='committed')
+@pytest.mark.parametrize('options, match', [
+    (dict(block_cache=True, cache_refresh='sometimes'),
+     'cache_refresh must be one of'),
+    (dict(cache_refresh='committed'), 'needs block_cache=True'),
+    (dict(block_cache=True, refresh_ahead=-1), 'must be an int >= 0'),
+    (dict(block_cache=True, refresh_ahead=True), 'must be an int >= 0'),
+    (dict(refresh_ahead=4), 'needs block_cache=True')])
+def test_block_cache_options_are_checked(options, match):
+    with pytest.raises(ValueError, match=match):
+        _head().sample(torch.randn(1, 3, DIMS), **options)
 
 
 # --------------------------------------------------- rows in each pass --
@@ -458,3 +461,28 @@ def test_an_empty_batch_gives_no_captions(cls):
     head = _head(cls)
     ids = head.sample(torch.randn(0, 3, DIMS))
     assert ids.shape == (0, L) and head.decode(ids) == []
+
+
+def test_refresh_ahead_recomputes_the_positions_after_the_block():
+    """Every cached pass runs the block and the next k positions (cut at
+    the caption's end); the first pass stays the full one."""
+    head = _head(sampler=dict(block_length=4))
+    images = torch.randn(3, 3, DIMS)
+    with rows_per_pass(head) as passes:
+        head.sample(images, steps=L - 1, early_stop=False, block_cache=True,
+                    refresh_ahead=3)
+    assert passes[0] == (3, 0, L)
+    blocks = head.block_schedule(L - 1, 'uniform', 4)
+    step = 0
+    for start, end, counts in blocks:
+        for later in passes[step + 1:step + len(counts)]:
+            assert later[1:] == (start, min(L, end + 3) - start)
+        step += len(counts)
+
+
+def test_refresh_ahead_keeps_trained_captions(trained_mixed):
+    head, images = trained_mixed
+    for refresh in ('full', 'committed'):
+        ids = head.sample(images, threshold=0.9, block_cache=True,
+                          cache_refresh=refresh, refresh_ahead=4)
+        assert head.decode(ids) == MIXED, refresh

@@ -74,6 +74,14 @@ def mdc_decoders(head) -> Dict[str, dict]:
         'threshold 0.7, blocks of 9, early stop, block cache, committed '
         'refresh': dict(threshold=0.7, early_stop=True, block_cache=True,
                         cache_refresh='committed', block_length=9),
+        'threshold 0.7 + early stop + block cache, committed refresh, '
+        'refresh ahead 5': dict(threshold=0.7, early_stop=True,
+                                block_cache=True, cache_refresh='committed',
+                                refresh_ahead=5),
+        'threshold 0.7 + early stop + block cache, committed refresh, '
+        'refresh ahead 10': dict(threshold=0.7, early_stop=True,
+                                 block_cache=True, cache_refresh='committed',
+                                 refresh_ahead=10),
     }
 
 

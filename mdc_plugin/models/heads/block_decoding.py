@@ -17,7 +17,9 @@ and it carries two speed levers:
   caption; with ``'committed'`` only the first block does, and a later
   block starts with a window over the positions committed since they were
   last encoded plus the block itself (the rest, e.g. the masked suffix,
-  keeps its keys/values from earlier passes).
+  keeps its keys/values from earlier passes); ``refresh_ahead=k`` makes
+  every cached pass also recompute the k positions after the block, so
+  the suffix the block reads first is never more than a step old.
 """
 from typing import Callable, List, Optional
 
@@ -39,11 +41,14 @@ class ActiveBatch:
         decoder: the head's :class:`CaptionTransformer`.
         block_cache: keep self-attention keys/values between passes.
         cache_refresh: ``'full'`` or ``'committed'`` (see the module).
+        refresh_ahead: positions after the block that every cached pass
+            recomputes too (see the module).
     """
 
     def __init__(self, ids: Tensor, memory_kv: List[KVCache],
                  decoder: CaptionTransformer, block_cache: bool = False,
-                 cache_refresh: str = 'full') -> None:
+                 cache_refresh: str = 'full',
+                 refresh_ahead: int = 0) -> None:
         self.all_ids = ids
         self.rows = torch.arange(ids.shape[0], device=ids.device)
         self.ids = ids.clone()
@@ -51,6 +56,7 @@ class ActiveBatch:
         self.decoder = decoder
         self.block_cache = block_cache
         self.cache_refresh = cache_refresh
+        self.refresh_ahead = refresh_ahead
         self.cache: Optional[List[KVCache]] = None
         # (B', L) ids as the cache last encoded them (for 'committed').
         self.encoded: Optional[Tensor] = None
@@ -67,6 +73,7 @@ class ActiveBatch:
         the R rows whose indices (R,) it is given (None: every row; a row
         left out has nothing left to commit in the block)."""
         self.block_start = None
+        ahead = min(self.ids.shape[1], end + self.refresh_ahead)
 
         def states(rows: Optional[Tensor] = None) -> Tensor:
             first = self.block_start != start
@@ -95,10 +102,10 @@ class ActiveBatch:
                 changed = (ids != encoded)[:, :start].any(0)
                 if bool(changed.any()):
                     lo = int(changed.nonzero()[0])
-            hidden, kv = self.decoder.forward_window(ids[:, lo:end], lo,
+            hidden, kv = self.decoder.forward_window(ids[:, lo:ahead], lo,
                                                      cache, memory_kv)
             self._store(pick, kv, ids)
-            return hidden[:, start - lo:]
+            return hidden[:, start - lo:end - lo]
         return states
 
     def _store(self, pick: Optional[Tensor], kv: List[KVCache],

@@ -80,8 +80,10 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
             ``cache_refresh`` (with the block cache: ``'full'``, each block
             starts with a full pass; ``'committed'``, only the first does
             and a later block starts with a pass over the positions
-            committed since they were last encoded and the block itself,
-            :mod:`.block_decoding`).
+            committed since they were last encoded and the block itself),
+            ``refresh_ahead`` (with the block cache: every cached pass also
+            recomputes this many positions after the block; 0: none), see
+            :mod:`.block_decoding`.
         **kwargs: decoder shape, see :class:`CrossAttentionCaptionHead`.
     """
 
@@ -113,7 +115,7 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
                                 remasking='low_confidence', block_length=None,
                                 threshold=0.0, early_stop=True,
                                 vocabulary=None, block_cache=False,
-                                cache_refresh='full')
+                                cache_refresh='full', refresh_ahead=0)
         self.update_sampler_cfg(sampler, type(self).__name__)
         #: Defaults of ``model.score`` (see :meth:`log_likelihood`).
         self.score_cfg = dict(method='elbo', draws=8, seed=0,
@@ -148,6 +150,15 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
             raise ValueError(f'{owner}: sampler.cache_refresh='
                              f"{cfg['cache_refresh']!r} refreshes the block "
                              'cache; it needs block_cache=True')
+        ahead = cfg['refresh_ahead']
+        if isinstance(ahead, bool) or not isinstance(ahead, int) or \
+                ahead < 0:
+            raise ValueError(f'{owner}: sampler.refresh_ahead={ahead!r} must '
+                             'be an int >= 0')
+        if ahead and not cfg['block_cache']:
+            raise ValueError(f'{owner}: sampler.refresh_ahead={ahead} '
+                             'refreshes the block cache; it needs '
+                             'block_cache=True')
         check_vocabulary(cfg['vocabulary'], self.vocab_size, owner)
         self.block_schedule(cfg['steps'], cfg['schedule'],
                             cfg['block_length'])  # checks all three
@@ -389,6 +400,7 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
                early_stop: Optional[bool] = None,
                vocabulary=None, block_cache: Optional[bool] = None,
                cache_refresh: Optional[str] = None,
+               refresh_ahead: Optional[int] = None,
                return_trace: bool = False):
         """Decode captions from all-mask in ``steps`` denoising steps.
 
@@ -398,9 +410,9 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
         follows ``schedule`` so that every position of the block is
         committed after its last step. With ``block_length=None`` the block
         is the whole caption; ``steps = L - 1`` is one token per step.
-        ``threshold``, ``early_stop``, ``vocabulary``, ``block_cache`` and
-        ``cache_refresh``: see the class docstring. ``None`` keeps the
-        head's default for every option.
+        ``threshold``, ``early_stop``, ``vocabulary``, ``block_cache``,
+        ``cache_refresh`` and ``refresh_ahead``: see the class docstring.
+        ``None`` keeps the head's default for every option.
 
         Args:
             image_tokens: (B, N, C).
@@ -415,7 +427,8 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
                                    threshold=threshold, early_stop=early_stop,
                                    vocabulary=vocabulary,
                                    block_cache=block_cache,
-                                   cache_refresh=cache_refresh),
+                                   cache_refresh=cache_refresh,
+                                   refresh_ahead=refresh_ahead),
             type(self).__name__)
         self.check_sampler_cfg(cfg)
         tok = self.tokenizer
@@ -432,7 +445,7 @@ class MaskedDiffusionCaptionHead(CrossAttentionCaptionHead):
             forbidden, float('-inf'))
         batch_state = ActiveBatch(ids, self.decoder.memory_kv(image_tokens),
                                   self.decoder, cfg['block_cache'],
-                                  cfg['cache_refresh'])
+                                  cfg['cache_refresh'], cfg['refresh_ahead'])
         trace = []
         record = (lambda: trace.append(batch_state.snapshot())) \
             if return_trace else None
