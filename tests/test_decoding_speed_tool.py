@@ -107,11 +107,25 @@ def test_bf16_runs_under_autocast_and_says_so(models, tmp_path):
     """--dtype bf16 (the GPU table's setting) runs here on the CPU too; the
     report names the device and the precision, and too few val images
     for a batch size is refused before any timing."""
+    from mdc_plugin.models.layers.caption_transformer import \
+        CaptionTransformer
     tool = load_tool('tools/benchmarks/decoding_speed.py')
     out = tmp_path / 'bf16.json'
-    tool.main(models + ['--dtype', 'bf16', '--batch-sizes', '4',
-                        '--rounds', '1', '--max-batches', '1',
-                        '--out', str(out)])
+    dtypes = set()
+    original = CaptionTransformer.forward
+
+    def recording(self, *args, **kwargs):
+        hidden, cache = original(self, *args, **kwargs)
+        dtypes.add(cache[0][0].dtype)  # keys/values: the linear outputs
+        return hidden, cache
+    CaptionTransformer.forward = recording
+    try:
+        tool.main(models + ['--dtype', 'bf16', '--batch-sizes', '4',
+                            '--rounds', '1', '--max-batches', '1',
+                            '--out', str(out)])
+    finally:
+        CaptionTransformer.forward = original
+    assert dtypes == {torch.bfloat16}  # every decoder pass under autocast
     data = json.loads(out.read_text())
     assert data['dtype'] == 'bf16' and data['device'].startswith('CPU')
     assert all(row['batch4']['captions_per_s'] > 0

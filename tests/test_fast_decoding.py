@@ -463,21 +463,34 @@ def test_an_empty_batch_gives_no_captions(cls):
     assert ids.shape == (0, L) and head.decode(ids) == []
 
 
-def test_refresh_ahead_recomputes_the_positions_after_the_block():
+@pytest.mark.parametrize('refresh', ['full', 'committed'])
+def test_refresh_ahead_recomputes_the_positions_after_the_block(refresh):
     """Every cached pass runs the block and the next k positions (cut at
-    the caption's end); the first pass stays the full one."""
+    the caption's end): with the full refresh each block still starts with
+    a full pass, with the committed one only the first block does and a
+    later block starts at its earliest re-encoded position."""
     head = _head(sampler=dict(block_length=4))
     images = torch.randn(3, 3, DIMS)
     with rows_per_pass(head) as passes:
-        head.sample(images, steps=L - 1, early_stop=False, block_cache=True,
-                    refresh_ahead=3)
-    assert passes[0] == (3, 0, L)
+        _, trace = head.sample(images, steps=L - 1, early_stop=False,
+                               block_cache=True, cache_refresh=refresh,
+                               refresh_ahead=3, return_trace=True)
     blocks = head.block_schedule(L - 1, 'uniform', 4)
     step = 0
-    for start, end, counts in blocks:
+    for i, (start, end, counts) in enumerate(blocks):
+        ahead = min(L, end + 3)
+        if i == 0 or refresh == 'full':
+            assert passes[step] == (3, 0, L)
+        else:
+            last = (trace[step - 1] != trace[step - 2]).nonzero()[:, 1]
+            lo = int(last.min())
+            assert passes[step] == (3, lo, ahead - lo)
         for later in passes[step + 1:step + len(counts)]:
-            assert later[1:] == (start, min(L, end + 3) - start)
+            assert later == (3, start, ahead - start)
         step += len(counts)
+    assert step == len(passes)
+    # the last block reaches the caption's end: nothing past it
+    assert max(s + w for _, s, w in passes) == L
 
 
 def test_refresh_ahead_keeps_trained_captions(trained_mixed):
