@@ -8,6 +8,7 @@ from torch import Tensor
 
 from ..captioners.scoring import normalize_log_likelihood
 from ..diffusion import merge_sampler_cfg, softmax_draw
+from ..layers.caption_transformer import select_rows
 from ..tokenizers import CaptionTokenizer
 from .base_caption_head import CrossAttentionCaptionHead
 from .caption_vocabulary import check_vocabulary
@@ -161,8 +162,8 @@ class AutoregressiveCaptionHead(CrossAttentionCaptionHead):
                 # padding stays pad) with its image and cache rows.
                 keep = ~ended
                 rows = rows[keep]
-                memory_kv = [(k[keep], v[keep]) for k, v in memory_kv]
-                cache = [(k[keep], v[keep]) for k, v in cache]
+                memory_kv = select_rows(memory_kv, keep)
+                cache = select_rows(cache, keep)
                 if not len(rows):
                     break
         return ids

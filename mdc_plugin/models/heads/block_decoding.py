@@ -26,7 +26,8 @@ from typing import Callable, List, Optional
 import torch
 from torch import Tensor
 
-from ..layers.caption_transformer import CaptionTransformer, KVCache
+from ..layers.caption_transformer import (CaptionTransformer, KVCache,
+                                          select_rows)
 
 CACHE_REFRESHES = ('full', 'committed')
 
@@ -82,7 +83,7 @@ class ActiveBatch:
             ids, memory_kv = self.ids, self.memory_kv
             if pick is not None:
                 ids = ids[pick]
-                memory_kv = [(k[pick], v[pick]) for k, v in memory_kv]
+                memory_kv = select_rows(memory_kv, pick)
             if not self.block_cache or self.cache is None or (
                     first and self.cache_refresh == 'full'):
                 if self.block_cache and self.cache is None and \
@@ -95,7 +96,7 @@ class ActiveBatch:
                 return hidden[:, start:end]
             cache, encoded = self.cache, self.encoded
             if pick is not None:
-                cache = [(k[pick], v[pick]) for k, v in cache]
+                cache = select_rows(cache, pick)
                 encoded = encoded[pick]
             lo = start
             if first:  # 'committed': re-encode what changed since
@@ -135,7 +136,7 @@ class ActiveBatch:
         self.sync()
         keep = ~done
         self.rows, self.ids = self.rows[keep], self.ids[keep]
-        self.memory_kv = [(k[keep], v[keep]) for k, v in self.memory_kv]
+        self.memory_kv = select_rows(self.memory_kv, keep)
         if self.cache is not None:
-            self.cache = [(k[keep], v[keep]) for k, v in self.cache]
+            self.cache = select_rows(self.cache, keep)
             self.encoded = self.encoded[keep]

@@ -20,6 +20,12 @@ from torch.utils.checkpoint import checkpoint
 KVCache = Tuple[Tensor, Tensor]
 
 
+def select_rows(kv: List[KVCache], rows: Tensor) -> List[KVCache]:
+    """The batch rows ``rows`` (an index or bool (B,) tensor) of every
+    block's keys/values, each (B, H, S, D/H)."""
+    return [(k[rows], v[rows]) for k, v in kv]
+
+
 class Attention(nn.Module):
     """Multi-head attention with separate query and key/value sources.
 
